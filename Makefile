@@ -1,0 +1,90 @@
+# benchline: one Makefile for the server, the worker, the admin CLI and the tests.
+#
+#   make            build build/benchline-server, build/benchline-worker, build/benchline
+#   make run        install what is missing, build, start PostgreSQL, server and worker
+#   make test       install what is missing, build, run every test
+#   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      run the service benchmarks under bench/ and print their figures
+
+CC	?= cc
+O	?= build
+OPT	?= -O2
+SAN	?=
+WARN	 = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	   -Wformat=2 -Werror
+PKGS	 = libmicrohttpd libpq jansson libgit2 libcurl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SAN) -Icommon -Icollector -Iserver -Iworker \
+	   $(PKG_CFLAGS) -MMD -MP
+LDFLAGS	+= $(SAN)
+LDLIBS	 = $(PKG_LIBS) -lm -lpthread
+
+COMMON_SRC	= $(wildcard common/*.c)
+COLLECTOR_SRC	= $(wildcard collector/*.c)
+SERVER_SRC	= $(filter-out server/main.c server/cli.c,$(wildcard server/*.c))
+WORKER_SRC	= $(filter-out worker/main.c,$(wildcard worker/*.c))
+UNIT_SRC	= $(wildcard tests/unit/*/*.c)
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+
+LIBCOMMON	= $(O)/libcommon.a
+LIBCOLLECTOR	= $(O)/libcollector.a
+LIBSERVER	= $(O)/libserver.a
+LIBWORKER	= $(O)/libworker.a
+UNIT_BIN	= $(patsubst %.c,$(O)/%,$(UNIT_SRC))
+
+BINS = $(O)/benchline-server $(O)/benchline-worker $(O)/benchline
+
+.PHONY: all deps test unit asan run bench clean fuzz
+all: $(BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+$(LIBCOLLECTOR): $(call obj,$(COLLECTOR_SRC))
+$(LIBSERVER): $(call obj,$(SERVER_SRC))
+$(LIBWORKER): $(call obj,$(WORKER_SRC))
+$(O)/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@ && ar rcs $@ $^
+
+$(O)/benchline-server: $(call obj,server/main.c) $(LIBSERVER) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/benchline: $(call obj,server/cli.c) $(LIBSERVER) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/benchline-worker: $(call obj,worker/main.c) $(LIBWORKER) $(LIBCOLLECTOR) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: tests/unit/<dir>/<module>.c mirrors <dir>/<module>.c (cmocka).
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(LIBSERVER) $(LIBWORKER) $(LIBCOLLECTOR) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+deps:
+	@bash deploy/install-deps.sh
+
+test: deps
+	$(MAKE) all unit
+	BUILD=$(O) bash tests/run.sh
+
+asan:
+	$(MAKE) O=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+run: deps
+	$(MAKE) all
+	BUILD=$(O) bash deploy/run-local.sh
+
+bench: deps
+	$(MAKE) all
+	BUILD=$(O) bash bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,505 @@
+/* PostgreSQL access: the connection pool and thin query wrappers; the only file that calls libpq. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "clock.h"
+#include "log.h"
+#include "server.h"
+#include "xmalloc.h"
+
+struct db {
+	PGconn	*conn;
+	char	*url;
+	char	 err[512];
+	char	 sqlstate[6];
+	int	 in_use;
+};
+
+struct dbres {
+	PGresult *res;
+};
+
+struct dbpool {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct db	**conns;
+	int		 size;
+	char		*url;
+};
+
+/* Copies the connection's or the result's error text, folded to one line. */
+static void
+db_set_error(struct db *db, const PGresult *res)
+{
+	const char *msg, *state;
+	char *nl;
+
+	msg = res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(db->conn);
+	snprintf(db->err, sizeof(db->err), "%s", msg);
+	while ((nl = strchr(db->err, '\n')) != NULL)
+		*nl = *(nl + 1) ? ' ' : '\0';
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+}
+
+static void
+db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+int
+db_connect(struct db **out, const char *url)
+{
+	struct db *db = xcalloc(1, sizeof(*db));
+	PGresult *res;
+
+	db->url = xstrdup(url);
+	db->conn = PQconnectdb(url);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		db_set_error(db, NULL);
+		log_warnx("cannot connect to database: %s", db->err);
+		db_close(db);
+		return BL_EUNAVAIL;
+	}
+	PQsetNoticeProcessor(db->conn, db_notice, NULL);
+	res = PQexec(db->conn, "SET TIME ZONE 'UTC'");
+	PQclear(res);
+	*out = db;
+	return 0;
+}
+
+void
+db_close(struct db *db)
+{
+	if (db == NULL)
+		return;
+	PQfinish(db->conn);
+	free(db->url);
+	free(db);
+}
+
+/* Re-establishes a connection that broke, e.g. after a database restart. */
+static int
+db_ensure(struct db *db)
+{
+	PGresult *res;
+
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(db->conn);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		db_set_error(db, NULL);
+		return BL_EUNAVAIL;
+	}
+	res = PQexec(db->conn, "SET TIME ZONE 'UTC'");
+	PQclear(res);
+	log_info("database connection re-established");
+	return 0;
+}
+
+const char *
+db_errmsg(const struct db *db)
+{
+	return db->err;
+}
+
+int
+db_is_unique_violation(const struct db *db)
+{
+	return strcmp(db->sqlstate, "23505") == 0;
+}
+
+int
+db_query(struct dbres **out, struct db *db, const char *sql, int nparams,
+    const char *const *params)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	if (out != NULL)
+		*out = NULL;
+	db->err[0] = '\0';
+	db->sqlstate[0] = '\0';
+	if (db_ensure(db) < 0)
+		return BL_EUNAVAIL;
+	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (res == NULL) {
+		db_set_error(db, NULL);
+		return PQstatus(db->conn) == CONNECTION_OK ? BL_ERROR : BL_EUNAVAIL;
+	}
+	st = PQresultStatus(res);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		db_set_error(db, res);
+		PQclear(res);
+		if (PQstatus(db->conn) != CONNECTION_OK)
+			return BL_EUNAVAIL;
+		if (db_is_unique_violation(db))
+			return BL_ECONFLICT;
+		return BL_ERROR;
+	}
+	if (out != NULL) {
+		*out = xmalloc(sizeof(**out));
+		(*out)->res = res;
+	} else
+		PQclear(res);
+	return 0;
+}
+
+int
+db_queryp(struct dbres **out, struct db *db, const char *sql,
+    const struct dbparams *p)
+{
+	return db_query(out, db, sql, p->n, p->v);
+}
+
+int
+db_exec(struct db *db, const char *sql)
+{
+	return db_query(NULL, db, sql, 0, NULL);
+}
+
+int
+db_begin(struct db *db)
+{
+	return db_exec(db, "BEGIN");
+}
+
+int
+db_commit(struct db *db)
+{
+	return db_exec(db, "COMMIT");
+}
+
+void
+db_rollback(struct db *db)
+{
+	PGresult *res;
+
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		return;
+	res = PQexec(db->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int
+dbres_rows(const struct dbres *r)
+{
+	return PQntuples(r->res);
+}
+
+int
+dbres_affected(const struct dbres *r)
+{
+	const char *s = PQcmdTuples(r->res);
+
+	return *s ? atoi(s) : 0;
+}
+
+const char *
+dbres_get(const struct dbres *r, int row, int col)
+{
+	if (PQgetisnull(r->res, row, col))
+		return NULL;
+	return PQgetvalue(r->res, row, col);
+}
+
+int64_t
+dbres_int(const struct dbres *r, int row, int col)
+{
+	const char *s = dbres_get(r, row, col);
+
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+double
+dbres_double(const struct dbres *r, int row, int col)
+{
+	const char *s = dbres_get(r, row, col);
+
+	return s ? strtod(s, NULL) : 0.0;
+}
+
+int
+dbres_bool(const struct dbres *r, int row, int col)
+{
+	const char *s = dbres_get(r, row, col);
+
+	return s != NULL && s[0] == 't';
+}
+
+void
+dbres_free(struct dbres *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}
+
+void
+dbp_str(struct dbparams *p, const char *s)
+{
+	if (p->n >= DBP_MAX)
+		fatalx("too many query parameters");
+	p->v[p->n++] = s;
+}
+
+void
+dbp_int(struct dbparams *p, int64_t v)
+{
+	if (p->n >= DBP_MAX)
+		fatalx("too many query parameters");
+	snprintf(p->store[p->n], sizeof(p->store[p->n]), "%" PRId64, v);
+	p->v[p->n] = p->store[p->n];
+	p->n++;
+}
+
+void
+dbp_double(struct dbparams *p, double v)
+{
+	if (p->n >= DBP_MAX)
+		fatalx("too many query parameters");
+	snprintf(p->store[p->n], sizeof(p->store[p->n]), "%.17g", v);
+	p->v[p->n] = p->store[p->n];
+	p->n++;
+}
+
+int
+db_copy_begin(struct db *db, const char *sql)
+{
+	PGresult *res;
+
+	if (db_ensure(db) < 0)
+		return BL_EUNAVAIL;
+	res = PQexec(db->conn, sql);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+		db_set_error(db, res);
+		PQclear(res);
+		return BL_ERROR;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int
+db_copy_put(struct db *db, const char *data, size_t len)
+{
+	if (PQputCopyData(db->conn, data, (int)len) != 1) {
+		db_set_error(db, NULL);
+		return BL_ERROR;
+	}
+	return 0;
+}
+
+/* Ends a COPY; a non-NULL abort_msg abandons it instead. */
+int
+db_copy_end(struct db *db, const char *abort_msg)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (PQputCopyEnd(db->conn, abort_msg) != 1) {
+		db_set_error(db, NULL);
+		return BL_ERROR;
+	}
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_set_error(db, res);
+			rc = BL_ERROR;
+		}
+		PQclear(res);
+	}
+	return abort_msg != NULL ? BL_ERROR : rc;
+}
+
+int
+db_listen(struct db *db, const char *channel)
+{
+	char *sql = xasprintf("LISTEN %s", channel);
+	int rc = db_exec(db, sql);
+
+	free(sql);
+	return rc;
+}
+
+int
+db_notify_wait(struct db *db, int timeout_ms, char *payload, size_t len)
+{
+	struct pollfd pfd;
+	PGnotify *n;
+	int rc;
+
+	if (db_ensure(db) < 0)
+		return BL_EUNAVAIL;
+	if ((n = PQnotifies(db->conn)) == NULL) {
+		pfd.fd = PQsocket(db->conn);
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc < 0 && errno != EINTR)
+			return BL_ERROR;
+		if (rc <= 0)
+			return 0;
+		if (!PQconsumeInput(db->conn)) {
+			db_set_error(db, NULL);
+			return BL_EUNAVAIL;
+		}
+		if ((n = PQnotifies(db->conn)) == NULL)
+			return 0;
+	}
+	snprintf(payload, len, "%s", n->extra);
+	PQfreemem(n);
+	return 1;
+}
+
+int
+db_ping(struct db *db)
+{
+	return db_exec(db, "SELECT 1");
+}
+
+int
+dbpool_open(struct dbpool **out, const char *url, int size)
+{
+	struct dbpool *p = xcalloc(1, sizeof(*p));
+	int i, rc;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->url = xstrdup(url);
+	p->size = size;
+	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
+	/* The first connection is made now so a bad URL fails at start. */
+	if ((rc = db_connect(&p->conns[0], url)) < 0) {
+		dbpool_close(p);
+		return rc;
+	}
+	for (i = 1; i < size; i++)
+		p->conns[i] = NULL;
+	*out = p;
+	return 0;
+}
+
+void
+dbpool_close(struct dbpool *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->size; i++)
+		db_close(p->conns[i]);
+	free(p->conns);
+	free(p->url);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+/*
+ * Lends a connection, connecting lazily, and waits up to wait_ms for one to
+ * be free.  Returns NULL when none could be had (the database is down or
+ * every connection stayed busy).
+ */
+struct db *
+dbpool_get(struct dbpool *p, int wait_ms)
+{
+	struct timespec deadline;
+	struct db *db = NULL;
+	int i, slot = -1;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i] != NULL && !p->conns[i]->in_use) {
+				db = p->conns[i];
+				break;
+			}
+			if (p->conns[i] == NULL && slot < 0)
+				slot = i;
+		}
+		if (db != NULL || slot >= 0)
+			break;
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (db != NULL)
+		db->in_use = 1;
+	else if (slot >= 0) {
+		/* Reserve the slot, connect outside the lock. */
+		p->conns[slot] = xcalloc(1, sizeof(struct db));
+		p->conns[slot]->in_use = 1;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (db == NULL && slot >= 0) {
+		struct db *fresh = NULL;
+
+		db_connect(&fresh, p->url);
+		pthread_mutex_lock(&p->lock);
+		free(p->conns[slot]);
+		p->conns[slot] = fresh;
+		if (fresh != NULL)
+			fresh->in_use = 1;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		db = fresh;
+	}
+	if (db != NULL && db_ensure(db) < 0) {
+		log_warnx("database unreachable: %s", db->err);
+		dbpool_put(p, db);
+		return NULL;
+	}
+	return db;
+}
+
+void
+dbpool_put(struct dbpool *p, struct db *db)
+{
+	if (db == NULL)
+		return;
+	/* A connection left inside a transaction is rolled back first. */
+	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		db_rollback(db);
+	pthread_mutex_lock(&p->lock);
+	db->in_use = 0;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Runs a script of several statements (a migration); simple protocol, no parameters. */
+int
+db_exec_script(struct db *db, const char *sql)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (db_ensure(db) < 0)
+		return BL_EUNAVAIL;
+	res = PQexec(db->conn, sql);
+	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)) {
+		db_set_error(db, res);
+		rc = BL_ERROR;
+	}
+	PQclear(res);
+	return rc;
+}

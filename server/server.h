@@ -1,0 +1,308 @@
+/* benchline-server's internal interfaces, grouped by the file that implements them. */
+#ifndef BL_SERVER_H
+#define BL_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "error.h"
+#include "jsonx.h"
+
+#define BL_VERSION "0.1.0"
+
+/* settings.c */
+/* The server's configuration; see settings.c for each entry's meaning and bounds. */
+struct settings {
+	char		*listen_addr;
+	long long	 listen_port;
+	char		*database_url;
+	long long	 db_pool_size;
+	long long	 threads;
+	long long	 max_body_bytes;
+	long long	 lease_seconds;
+	long long	 max_attempts;
+	long long	 claim_wait_seconds;
+	long long	 reap_interval_ms;
+	char		*migrations_dir;
+	char		*web_root;
+	char		*log_level;
+	int		 public_reads;
+	char		*public_url;
+};
+int	settings_load(struct settings *out, const char *path, char *err,
+	    size_t errlen);
+void	settings_free(struct settings *s);
+void	settings_print(const struct settings *s);
+
+/* db.c */
+struct db;
+struct dbres;
+struct dbpool;
+
+#define DBP_MAX 24
+/* Query parameters in text form; numbers are formatted into store. */
+struct dbparams {
+	const char	*v[DBP_MAX];
+	char		 store[DBP_MAX][32];
+	int		 n;
+};
+void	 dbp_str(struct dbparams *p, const char *s);	/* s borrowed; NULL = SQL NULL */
+void	 dbp_int(struct dbparams *p, int64_t v);
+void	 dbp_double(struct dbparams *p, double v);
+
+int	 db_connect(struct db **out, const char *url);
+void	 db_close(struct db *db);
+/* The last error's text, valid until the next call on db. */
+const char *db_errmsg(const struct db *db);
+int	 db_is_unique_violation(const struct db *db);
+/*
+ * Runs one statement with text parameters.  out, when not NULL, receives the
+ * result (caller frees with dbres_free()).  Returns 0, BL_ECONFLICT on a
+ * unique violation, BL_EUNAVAIL when the database cannot be reached, or
+ * BL_ERROR; db_errmsg() says why.
+ */
+int	 db_query(struct dbres **out, struct db *db, const char *sql,
+	    int nparams, const char *const *params);
+int	 db_queryp(struct dbres **out, struct db *db, const char *sql,
+	    const struct dbparams *p);
+int	 db_exec(struct db *db, const char *sql);
+/* Runs several statements in one string, as a migration holds. */
+int	 db_exec_script(struct db *db, const char *sql);
+int	 db_begin(struct db *db);
+int	 db_commit(struct db *db);
+void	 db_rollback(struct db *db);
+int	 db_ping(struct db *db);
+int	 db_copy_begin(struct db *db, const char *sql);
+int	 db_copy_put(struct db *db, const char *data, size_t len);
+int	 db_copy_end(struct db *db, const char *abort_msg);
+int	 db_listen(struct db *db, const char *channel);
+/* Waits for a notification; 1 with its payload, 0 on timeout, < 0 on error. */
+int	 db_notify_wait(struct db *db, int timeout_ms, char *payload,
+	    size_t len);
+
+int	 dbres_rows(const struct dbres *r);
+int	 dbres_affected(const struct dbres *r);
+/* Borrowed; valid while r lives.  NULL for SQL NULL. */
+const char *dbres_get(const struct dbres *r, int row, int col);
+int64_t	 dbres_int(const struct dbres *r, int row, int col);
+double	 dbres_double(const struct dbres *r, int row, int col);
+int	 dbres_bool(const struct dbres *r, int row, int col);
+void	 dbres_free(struct dbres *r);
+
+int	 dbpool_open(struct dbpool **out, const char *url, int size);
+void	 dbpool_close(struct dbpool *p);
+struct db *dbpool_get(struct dbpool *p, int wait_ms);
+void	 dbpool_put(struct dbpool *p, struct db *db);
+
+/* migrate.c */
+/* Applies the migrations in dir not yet recorded in schema_migrations. */
+int	migrate_run(struct db *db, const char *dir, int *applied);
+
+/* httpd.c */
+struct request;
+struct httpd;
+/* The server-wide state every handler can reach through req_server(). */
+struct server {
+	struct settings	*settings;
+	struct dbpool	*pool;
+	struct httpd	*httpd;
+	struct queue	*queue;
+	volatile int	 stopping;
+};
+int	 httpd_start(struct httpd **out, struct server *srv);
+void	 httpd_stop(struct httpd *h);
+
+uint64_t	 req_id(const struct request *r);
+const char	*req_method(const struct request *r);
+const char	*req_path(const struct request *r);
+/* Borrowed; NULL when absent. */
+const char	*req_header(struct request *r, const char *name);
+const char	*req_query(struct request *r, const char *name);
+const struct buf *req_body(const struct request *r);
+struct server	*req_server(const struct request *r);
+void		 req_set_route(struct request *r, const char *name);
+/* Path segments matched by "{}" in the route, in order; NULL past the last. */
+void		 req_add_param(struct request *r, const char *s, size_t len);
+const char	*req_param(const struct request *r, int i);
+/* Per-request state a handler keeps across a suspension; freed with the request. */
+void		*req_state(const struct request *r);
+void		 req_set_state(struct request *r, void *state, void (*fn)(void *));
+/*
+ * Parks the request after the handler returns; req_resume() (from any
+ * thread) makes the server call the handler again.
+ */
+void		 req_suspend(struct request *r);
+void		 req_resume(struct request *r);
+/* Sets the response; the body is copied. */
+void		 req_respond(struct request *r, int status, const char *ctype,
+		    const char *body, size_t len);
+void		 req_add_header(struct request *r, const char *name,
+		    const char *value);
+
+/* route.c */
+/* Finds the handler for the request and runs it. */
+void	route_dispatch(struct request *r);
+
+/* reply.c */
+void	reply_json(struct request *r, int status, json_t *body);	/* steals body */
+void	reply_error(struct request *r, int status, const char *code,
+	    const char *fmt, ...) BL_PRINTF(4, 5);
+/* Maps a BL_E* code to its status and JSON error; msg says what failed. */
+void	reply_status(struct request *r, int rc, const char *msg);
+void	reply_db_error(struct request *r, struct db *db);
+void	reply_no_content(struct request *r);
+/* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
+json_t	*req_json_body(struct request *r);
+
+/* auth.c */
+struct worker_ident {
+	int64_t	worker_id;
+	int64_t	target_id;
+};
+#define TOKEN_SECRET_BYTES 24
+/* Makes a token "<prefix>_<id>_<secret>"; hash_hex gets the SHA-256 of the secret. */
+void	token_generate(char *out, size_t outlen, const char *prefix, int64_t id,
+	    char hash_hex[65]);
+int	auth_worker(struct worker_ident *out, struct request *r, struct db *db);
+int	auth_admin(struct request *r, struct db *db);
+/* Reads are public unless settings say otherwise; then any valid token reads. */
+int	auth_reader(struct request *r, struct db *db);
+
+/* catalog.c */
+/* Creation and listing of projects, targets, workers and tokens, for the CLI and the API. */
+struct project_spec {
+	const char	*name;
+	const char	*repo_url;
+	const char	*default_branch;
+	const char	*webhook_secret;
+	json_t		*settings;	/* borrowed, may be NULL */
+};
+struct target_spec {
+	const char	*name;
+	const char	*arch;
+	const char	*cpu;
+	const char	*gpu;
+	int64_t		 ram_mb;
+	json_t		*labels;	/* borrowed, may be NULL */
+};
+int	catalog_project_create(json_t **out, struct db *db,
+	    const struct project_spec *spec);
+int	catalog_project_find(int64_t *out, struct db *db, const char *name_or_id);
+int	catalog_target_create(json_t **out, struct db *db,
+	    const struct target_spec *spec);
+int	catalog_target_find(int64_t *out, struct db *db, const char *name_or_id);
+/* *token_out is the one printing of the token; caller frees. */
+int	catalog_worker_create(json_t **out, char **token_out, struct db *db,
+	    const char *target, const char *name);
+int	catalog_admin_token_create(char **token_out, struct db *db,
+	    const char *name);
+/* Finds or records a commit of a project. */
+int	catalog_commit_ensure(int64_t *out, struct db *db, int64_t project_id,
+	    const char *sha, const char *branch);
+int	catalog_list(json_t **out, struct db *db, const char *what);
+/* Validates a name of a project or target; writes the reason into err. */
+int	catalog_name_valid(const char *name, char *err, size_t errlen);
+int	catalog_sha_valid(const char *sha);
+
+/* queue.c */
+struct queue;
+struct job_spec {
+	int64_t		 project_id;
+	int64_t		 commit_id;
+	int64_t		 target_id;
+	const char	*branch;
+	json_t		*scenarios;	/* array of names; borrowed */
+	json_t		*params;	/* object or NULL; borrowed */
+	const char	*reason;	/* push|bisect|manual|baseline|confirm */
+	int		 priority;
+	int		 max_attempts;	/* 0 = the server's default */
+};
+int	queue_start(struct queue **out, struct server *srv);
+/* Ends every waiting claim and joins the queue's thread. */
+void	queue_stop(struct queue *q);
+void	queue_free(struct queue *q);
+int	queue_reason_valid(const char *reason);
+int	queue_enqueue_named(int64_t *out, struct db *db, const char *project,
+	    const char *target, const char *sha, const struct job_spec *spec,
+	    int default_max_attempts, char *err, size_t errlen);
+int	queue_enqueue(int64_t *out, struct db *db, const struct job_spec *spec,
+	    int default_max_attempts);
+/* Claims the oldest highest-priority queued job of the target; BL_ENOTFOUND if none. */
+int	queue_claim(json_t **out, struct db *db, const struct worker_ident *w,
+	    int lease_seconds);
+int	queue_heartbeat(json_t **out, struct db *db, int64_t job_id,
+	    const struct worker_ident *w, int attempt, int lease_seconds);
+/* Fails the job, or with retry hands it back to the queue while attempts remain. */
+int	queue_fail(struct db *db, int64_t job_id, const struct worker_ident *w,
+	    int attempt, const char *reason, const char *log_tail, int retry);
+/* Returns expired leases to the queue, or fails jobs out of attempts. */
+int	queue_reap(struct db *db, int *requeued, int *failed);
+/* Long-poll waiters: registered before a claim attempt, woken by NOTIFY. */
+struct waiter;
+struct waiter *queue_wait_register(struct queue *q, struct request *r,
+	    int64_t target_id, int64_t deadline_ms);
+/* Suspends the request unless the waiter was woken meanwhile; returns 1 if suspended. */
+int	queue_wait_park(struct queue *q, struct waiter *w);
+void	queue_wait_cancel(struct queue *q, struct waiter *w);
+
+/* api_jobs.c */
+void	api_jobs_claim(struct request *r);
+void	api_jobs_heartbeat(struct request *r);
+void	api_jobs_fail(struct request *r);
+void	api_jobs_result(struct request *r);
+
+/* ingest.c */
+struct result;
+/*
+ * Parses and validates a result upload; on failure returns BL_EINVAL with
+ * the JSON path of the bad field and the reason in err.
+ */
+int	ingest_parse(struct result **out, json_t *body, char *err, size_t errlen);
+void	ingest_free(struct result *res);
+int	ingest_attempt(const struct result *res);
+/*
+ * Stores a validated result of a job in one transaction.  A result already
+ * stored for (job, attempt) is not stored again: *out is the first answer.
+ */
+int	ingest_store(json_t **out, struct db *db, int64_t job_id,
+	    const struct worker_ident *w, const struct result *res,
+	    char *err, size_t errlen);
+
+/* api_query.c */
+void	api_projects_list(struct request *r);
+void	api_project_series(struct request *r);
+void	api_series_points(struct request *r);
+void	api_commit_compare(struct request *r);
+void	api_jobs_list(struct request *r);
+void	api_targets_list(struct request *r);
+
+/* api_admin.c */
+void	api_admin_project_create(struct request *r);
+void	api_admin_target_create(struct request *r);
+void	api_admin_worker_create(struct request *r);
+void	api_admin_job_create(struct request *r);
+
+/* downsample.c */
+/*
+ * Largest-Triangle-Three-Buckets: picks out (<= n) indexes of the points
+ * (x[i], y[i]) that keep the shape of the line, always keeping the first and
+ * last point.  x must be non-decreasing.  Returns the number of indexes.
+ */
+size_t	downsample_lttb(size_t *out, const double *x, const double *y, size_t n,
+	    size_t max_points);
+
+/* metrics.c */
+void	metrics_request(const char *route, int status, double seconds);
+void	metrics_points_add(int64_t n);
+void	metrics_render(struct buf *out, struct db *db);
+void	api_metrics(struct request *r);
+void	api_healthz(struct request *r);
+void	api_readyz(struct request *r);
+
+/* static.c */
+void	static_serve(struct request *r);
+
+#endif

@@ -1,0 +1,80 @@
+"""Fixtures shared by the integration tests: a catalog made through the real CLI,
+and result uploads shaped as the worker sends them."""
+
+import hashlib
+
+import harness
+
+
+def cli_ok(db_url, *args):
+    """Runs the benchline CLI and returns its stdout; fails loudly otherwise."""
+    rc, out, err = harness.cli(*args, db_url=db_url)
+    if rc != 0:
+        raise AssertionError(f"benchline {' '.join(map(str, args))} exited {rc}: {err}")
+    return out
+
+
+class Catalog:
+    """A project, two targets, workers and an admin token, created by the CLI.
+
+    Attributes: admin (token), workers {name: token} with w1, w2 on target
+    't1' and w3 on 't2'."""
+
+    def __init__(self, db_url):
+        self.db_url = db_url
+        cli_ok(db_url, "migrate")
+        cli_ok(db_url, "project", "create", "demo", "--repo", "file:///nonexistent/demo.git")
+        cli_ok(db_url, "target", "create", "t1", "--arch", "x86_64", "--cpu", "test cpu")
+        cli_ok(db_url, "target", "create", "t2", "--arch", "aarch64")
+        self.admin = cli_ok(db_url, "admin-token", "create", "--name", "tests").strip()
+        self.workers = {}
+        for name, target in (("w1", "t1"), ("w2", "t1"), ("w3", "t2")):
+            self.workers[name] = cli_ok(db_url, "worker", "create", "--target", target,
+                                        "--name", name).strip()
+
+    def job(self, sha, target="t1", scenarios="latency", priority=None, **extra):
+        args = ["job", "create", "--project", "demo", "--commit", sha, "--target", target,
+                "--scenarios", scenarios]
+        if priority is not None:
+            args += ["--priority", str(priority)]
+        for k, v in extra.items():
+            args += ["--" + k, str(v)]
+        return int(cli_ok(self.db_url, *args).strip())
+
+
+def sha(i):
+    """A well-formed commit sha for index i, distinct from its first digits on."""
+    return hashlib.sha1(f"commit {i}".encode()).hexdigest()
+
+
+ENVIRONMENT = {
+    "cpu_model": "Test CPU @ 2.0GHz", "cores": 2, "governor": "performance",
+    "kernel": "6.1.0-test", "compiler": "gcc 12.2.0", "engine_commit": sha(1),
+    "worker_version": "0.1.0",
+}
+
+
+def result(attempt, metrics=None, scenario="latency", timeseries=None):
+    """A result upload: metrics is {name: (unit, direction, samples)}."""
+    metrics = metrics or {
+        "tokens_per_s": ("tok/s", "higher", [100.0, 102.5, 98.25, 101.0]),
+        "ttft_ms": ("ms", "lower", [12.0, 13.5, 11.75]),
+    }
+    body = {
+        "attempt": attempt,
+        "environment": dict(ENVIRONMENT),
+        "build": {"duration_s": 1.5, "log_tail": "cc -O2 ...\nok\n"},
+        "duration_s": 3.25,
+        "scenarios": {scenario: {"metrics": {
+            name: {"unit": u, "direction": d, "samples": s}
+            for name, (u, d, s) in metrics.items()}}},
+    }
+    if timeseries:
+        body["scenarios"][scenario]["timeseries"] = timeseries
+    return body
+
+
+def claim(server, token, wait_s=0):
+    status, _, body = harness.http("POST", server.url + "/api/v1/jobs/claim",
+                                   {"wait_s": wait_s}, token=token)
+    return status, body
