@@ -27,7 +27,7 @@ base_pkgs=(
 	libcurl4-openssl-dev libcmocka-dev
 	postgresql postgresql-client
 	python3 python3-aiosmtpd
-	procps valgrind
+	procps valgrind curl
 )
 browser_pkgs=(chromium chromium-driver nodejs npm)
 
