@@ -78,3 +78,71 @@ def claim(server, token, wait_s=0):
     status, _, body = harness.http("POST", server.url + "/api/v1/jobs/claim",
                                    {"wait_s": wait_s}, token=token)
     return status, body
+
+
+def start_worker(test_class, server, token, work_dir, env=None, name="worker"):
+    """Starts the real build/benchline-worker against server; stopped after the class."""
+    import os
+    base = {
+        "BENCHLINE_WORKER_SERVER_URL": server.url,
+        "BENCHLINE_WORKER_TOKEN": token,
+        "BENCHLINE_WORKER_WORK_DIR": work_dir,
+        "BENCHLINE_WORKER_CLAIM_WAIT_S": "2",
+        "BENCHLINE_WORKER_HEARTBEAT_S": "1",
+        "BENCHLINE_WORKER_RETRY_MAX_S": "2",
+        "BENCHLINE_WORKER_LOG_LEVEL": "debug",
+    }
+    for k in os.environ:
+        if k.startswith("BENCHLINE_WORKER_") and k not in base:
+            base[k] = None
+    base.update(env or {})
+    proc = harness.Process([harness.bin_path("benchline-worker")], env=base, name=name)
+    test_class.addClassCleanup(proc.stop)
+    return proc.start()
+
+
+_history_cache = {}
+
+
+def demo_history():
+    """The tinyllm demo repository (examples/tinyllm/make-history.sh), built once
+    per test process: returns (path, {role: sha})."""
+    import os
+    import subprocess
+    if "repo" not in _history_cache:
+        path = os.path.join(harness.tmpdir("history-"), "tinyllm")
+        out = subprocess.run(["bash", os.path.join(harness.REPO, "examples", "tinyllm",
+                                                   "make-history.sh"), path],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+        roles = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and len(parts[1]) == 40:
+                roles[parts[0]] = parts[1]
+        _history_cache["repo"] = (path, roles)
+    return _history_cache["repo"]
+
+
+# Scenario settings short enough for tests; production defaults live in the manifest.
+QUICK_PARAMS = {
+    "latency": {"repetitions": 15, "warmup": 2, "prompt_tokens": [16], "max_tokens": [16]},
+    "memory_leak": {"requests": 60, "prompt_tokens": 16, "max_tokens": 4},
+    "throughput": {"concurrency": [1, 2], "requests": 4},
+    "stress": {"duration_s": 2, "spike_s": 1},
+    "endurance": {"duration_s": 3},
+}
+
+
+def queue_job(server, admin, project, sha_, target, scenarios, params=None, **extra):
+    body = {"project": project, "commit": sha_, "target": target,
+            "scenarios": scenarios, "params": params or QUICK_PARAMS}
+    body.update(extra)
+    status, _, resp = harness.http("POST", server.url + "/api/v1/jobs", body, token=admin)
+    if status != 201:
+        raise AssertionError(f"cannot queue a job: {status} {resp}")
+    return resp["id"]
+
+
+def job_state(db_url, job):
+    return harness.sql(db_url, "SELECT state, attempt, coalesce(fail_reason, '') FROM jobs "
+                       "WHERE id = :'p1'", job)[0]
