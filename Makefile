@@ -63,7 +63,34 @@ $(O)/benchline-worker: $(call obj,worker/main.c) $(LIBWORKER) $(LIBCOLLECTOR) $(
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(LIBSERVER) $(LIBWORKER) $(LIBCOLLECTOR) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BIN)
+# Fuzz targets: tests/fuzz/<parser>.c.  `make unit` builds each with the
+# replay driver, which runs its saved corpus (tests/fuzz/corpus/<parser>/)
+# in every test run; `make fuzz` builds them with libFuzzer and fuzzes.
+FUZZ_SRC	= $(filter-out tests/fuzz/replay.c,$(wildcard tests/fuzz/*.c))
+REPLAY_BIN	= $(patsubst tests/fuzz/%.c,$(O)/tests/unit/fuzz/%,$(FUZZ_SRC))
+FUZZ_BIN	= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS	?= 60
+LIBS_ALL	= $(LIBSERVER) $(LIBWORKER) $(LIBCOLLECTOR) $(LIBCOMMON)
+
+unit: $(UNIT_BIN) $(REPLAY_BIN)
+
+
+$(O)/tests/unit/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIBS_ALL)
+	@mkdir -p $(dir $@)
+	@echo "  REPLAY  $<"
+	@$(CC) $(CFLAGS) -Wno-missing-prototypes -DCORPUS_DIR='"$(CURDIR)/tests/fuzz/corpus/$*"' \
+	    -o $@ $< tests/fuzz/replay.c $(LIBS_ALL) $(LDFLAGS) $(LDLIBS)
+
+build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(SERVER_SRC) $(WORKER_SRC) $(COLLECTOR_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Icommon -Icollector -Iserver -Iworker $(PKG_CFLAGS) -o $@ $< \
+	    $(COMMON_SRC) $(SERVER_SRC) $(WORKER_SRC) $(COLLECTOR_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	    echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 deps:
 	@bash deploy/install-deps.sh
@@ -85,6 +112,6 @@ bench: deps
 	BUILD=$(O) bash bench/run.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
