@@ -325,6 +325,8 @@ void	 power_close(struct power *p);
  * word reader drops the newline.  All return 0, or -1 when the file
  * cannot be read or does not hold what was asked.
  */
+/* Reads fd from offset 0 into buf (at most size - 1 bytes) and NUL-terminates it. */
+ssize_t	 sysfs_pread(int fd, char *buf, size_t size);
 int	 sysfs_pread_int(long long *out, int fd);
 int	 sysfs_read_int(long long *out, const char *path);
 int	 sysfs_read_str(char *out, size_t len, const char *path);

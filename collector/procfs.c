@@ -134,20 +134,6 @@ procfs_atopid(const char *s)
 	return (pid_t)v;
 }
 
-/* Reads a whole small file from offset 0 and NUL-terminates it. */
-static ssize_t
-procfs_pread(int fd, char *buf, size_t size)
-{
-	ssize_t n;
-
-	do
-		n = pread(fd, buf, size - 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
 /* Parses the next space-separated integer at *pp. */
 static int
 procfs_num(long long *out, const char **pp, const char *end)
@@ -215,7 +201,7 @@ procfs_stat_once(struct pstat *out, int procfd, pid_t pid)
 	procfs_path(path, pid, "/stat");
 	if ((fd = openat(procfd, path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	n = procfs_pread(fd, buf, sizeof(buf));
+	n = sysfs_pread(fd, buf, sizeof(buf));
 	close(fd);
 	if (n <= 0)
 		return -1;
@@ -237,7 +223,7 @@ procfs_read_stat(struct pstat *out, struct procfs_walk *w, pid_t pid,
 	int fd;
 
 	if (*fdp >= 0) {
-		n = procfs_pread(*fdp, buf, sizeof(buf));
+		n = sysfs_pread(*fdp, buf, sizeof(buf));
 		if (n > 0 && procfs_parse_stat(out, buf, (size_t)n) == 0)
 			return 0;
 		close(*fdp);
@@ -247,7 +233,7 @@ procfs_read_stat(struct pstat *out, struct procfs_walk *w, pid_t pid,
 	procfs_path(path, pid, "/stat");
 	if ((fd = openat(w->procfd, path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT || errno == ESRCH ? 1 : -1;
-	n = procfs_pread(fd, buf, sizeof(buf));
+	n = sysfs_pread(fd, buf, sizeof(buf));
 	if (n <= 0 || procfs_parse_stat(out, buf, (size_t)n) < 0) {
 		close(fd);
 		return 1;

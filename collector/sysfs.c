@@ -8,7 +8,7 @@
 #include "collector.h"
 
 /* Reads fd from offset 0 into buf and NUL-terminates it. */
-static ssize_t
+ssize_t
 sysfs_pread(int fd, char *buf, size_t size)
 {
 	ssize_t n;

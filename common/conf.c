@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "log.h"
 #include "xmalloc.h"
 
 static const struct conf_option *
@@ -178,6 +179,18 @@ conf_load(void *settings, const struct conf_option *opts, size_t nopts,
 		snprintf(where, sizeof(where), "environment %s", envname);
 		if (conf_set(settings, &opts[i], v, where, err, errlen) < 0)
 			return -1;
+	}
+	return 0;
+}
+
+int
+conf_valid_log_level(const char *value, char *err, size_t errlen)
+{
+	enum log_level l;
+
+	if (log_level_parse(&l, value) < 0) {
+		snprintf(err, errlen, "must be error, warn, info or debug");
+		return -1;
 	}
 	return 0;
 }

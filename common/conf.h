@@ -37,6 +37,8 @@ struct conf_option {
  */
 int	conf_load(void *settings, const struct conf_option *opts, size_t nopts,
 	    const char *path, const char *env_prefix, char *err, size_t errlen);
+/* A validator for log level settings: error, warn, info or debug. */
+int	conf_valid_log_level(const char *value, char *err, size_t errlen);
 /* Frees the strings conf_load() put in settings. */
 void	conf_free(void *settings, const struct conf_option *opts, size_t nopts);
 /* Prints every setting as name = value to stdout, secrets masked. */

@@ -287,10 +287,7 @@ api_jobs_result(struct request *r)
 		reply_status(r, rc, err);
 		goto out;
 	}
-	rc = ingest_store(&out, db, job_id, &w, res, err, sizeof(err));
-	if (rc == BL_ENOTFOUND || rc == BL_ECONFLICT || rc == BL_EINVAL)
-		reply_status(r, rc, err);
-	else if (rc < 0)
+	if ((rc = ingest_store(&out, db, job_id, &w, res, err, sizeof(err))) < 0)
 		reply_status(r, rc, err);
 	else
 		reply_json(r, 200, out);

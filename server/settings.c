@@ -8,18 +8,6 @@
 #include "server.h"
 
 static int
-valid_level(const char *v, char *err, size_t errlen)
-{
-	enum log_level l;
-
-	if (log_level_parse(&l, v) < 0) {
-		snprintf(err, errlen, "must be error, warn, info or debug");
-		return -1;
-	}
-	return 0;
-}
-
-static int
 valid_url(const char *v, char *err, size_t errlen)
 {
 	if (strncmp(v, "postgres://", 11) != 0 &&
@@ -57,7 +45,7 @@ static const struct conf_option options[] = {
 	    NULL, "directory of NNNN_name.sql migrations" },
 	{ "web_root", CONF_STRING, "web", 0, 0, S(web_root), NULL, 0, NULL,
 	    "directory of the dashboard's files" },
-	{ "log_level", CONF_STRING, "info", 0, 0, S(log_level), valid_level, 0,
+	{ "log_level", CONF_STRING, "info", 0, 0, S(log_level), conf_valid_log_level, 0,
 	    NULL, "error, warn, info or debug" },
 	{ "public_reads", CONF_BOOL, "true", 0, 0, S(public_reads), NULL, 0,
 	    NULL, "whether reads of the API need no token" },

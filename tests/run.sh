@@ -74,6 +74,20 @@ leftovers() {
 		sed -n 's|^/proc/\([0-9]*\)/environ$|\1|p'
 }
 
+# sanitizer_reports NAME DIR: a server or worker built with sanitizers
+# reports into its log, not to the test: any report there fails the file.
+sanitizer_reports() {
+	local name=$1 dir=$2 logs log
+	logs=$(grep -rlE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+	    --include='*.log' "$dir" 2>/dev/null) || return 0
+	for log in $logs; do
+		echo "run.sh: sanitizer report in $log:" >&2
+		grep -m 1 -A 20 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
+		    "$log" >&2
+	done
+	fail "$name (sanitizer report in a process log)"
+}
+
 # sweep NAME ID: stop clusters and kill processes a test file left behind.
 sweep() {
 	local name=$1 id=$2 pidfile dir pids pid
@@ -259,6 +273,7 @@ for f in "${pyfiles[@]}"; do
 		fail "$f (exit status $rc)"
 	fi
 	sweep "$f" "$run_id-p$n"
+	sanitizer_reports "$f" "$ftmp"
 done
 
 # ---------------------------------------------------------------------------

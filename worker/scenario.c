@@ -386,6 +386,37 @@ throughput(struct run *r)
 	return rc;
 }
 
+/* Takes the next reply off the engine and files its latency or its error. */
+static int
+collect(struct run *r, struct reply *rp, struct vec *lat, int *errors)
+{
+	int rc;
+
+	if ((rc = engine_recv(r->engine, rp, r->err, r->errlen)) < 0)
+		return rc;
+	account(r, rp);
+	if (rp->ok)
+		vec_push(lat, rp->wall_ms);
+	else
+		(*errors)++;
+	return 0;
+}
+
+/* Waits for every request still in flight. */
+static int
+drain(struct run *r, struct reply *rp, struct vec *lat, int *errors,
+    int64_t *answered)
+{
+	int rc;
+
+	while (r->engine->inflight > 0) {
+		if ((rc = collect(r, rp, lat, errors)) < 0)
+			return rc;
+		(*answered)++;
+	}
+	return 0;
+}
+
 /*
  * Stress: capacity is measured first (requests per second with
  * max_concurrency in flight); then requests arrive at load_fraction of it
@@ -438,30 +469,17 @@ stress(struct run *r)
 			clock_sleep_ms((int64_t)((next - clock_mono_s()) * 1000) + 1);
 			continue;
 		}
-		if ((rc = engine_recv(r->engine, &rp, r->err, r->errlen)) < 0)
+		if ((rc = collect(r, &rp, &lat, &errors)) < 0)
 			goto out;
-		account(r, &rp);
 		answered++;
-		if (rp.ok)
-			vec_push(&lat, rp.wall_ms);
-		else
-			errors++;
 		if (cancelled(r)) {
 			rc = BL_ECONFLICT;
 			goto out;
 		}
 		progress(r, duration + spike + probe);
 	}
-	while (r->engine->inflight > 0) {
-		if ((rc = engine_recv(r->engine, &rp, r->err, r->errlen)) < 0)
-			goto out;
-		account(r, &rp);
-		answered++;
-		if (rp.ok)
-			vec_push(&lat, rp.wall_ms);
-		else
-			errors++;
-	}
+	if ((rc = drain(r, &rp, &lat, &errors, &answered)) < 0)
+		goto out;
 	metric(r, "sustained.latency_ms", "ms", 0, lat.v, lat.n);
 	metric1(r, "sustained.achieved_rps", "req/s", 1,
 	    (double)answered / (clock_mono_s() - t));
@@ -476,23 +494,15 @@ stress(struct run *r)
 			if ((rc = engine_send(r->engine, &rq, r->err, r->errlen)) < 0)
 				goto out;
 		}
-		if ((rc = engine_recv(r->engine, &rp, r->err, r->errlen)) < 0)
+		if ((rc = collect(r, &rp, &spike_lat, &spike_errors)) < 0)
 			goto out;
-		account(r, &rp);
-		if (rp.ok)
-			vec_push(&spike_lat, rp.wall_ms);
-		else
-			spike_errors++;
-	}
-	while (r->engine->inflight > 0) {
-		if ((rc = engine_recv(r->engine, &rp, r->err, r->errlen)) < 0)
+		if (cancelled(r)) {
+			rc = BL_ECONFLICT;
 			goto out;
-		account(r, &rp);
-		if (rp.ok)
-			vec_push(&spike_lat, rp.wall_ms);
-		else
-			spike_errors++;
+		}
 	}
+	if ((rc = drain(r, &rp, &spike_lat, &spike_errors, &answered)) < 0)
+		goto out;
 	metric(r, "spike.latency_ms", "ms", 0, spike_lat.v, spike_lat.n);
 	metric1(r, "spike.errors", "count", 0, spike_errors);
 out:

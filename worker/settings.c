@@ -18,18 +18,6 @@ valid_url(const char *v, char *err, size_t errlen)
 }
 
 static int
-valid_level(const char *v, char *err, size_t errlen)
-{
-	enum log_level l;
-
-	if (log_level_parse(&l, v) < 0) {
-		snprintf(err, errlen, "must be error, warn, info or debug");
-		return -1;
-	}
-	return 0;
-}
-
-static int
 valid_cpus(const char *v, char *err, size_t errlen)
 {
 	if (v[strspn(v, "0123456789,-")] != '\0') {
@@ -49,7 +37,7 @@ static const struct conf_option options[] = {
 	    "the hardware target's name, checked against the jobs' target" },
 	{ "work_dir", CONF_STRING, "var/worker", 0, 0, S(work_dir), NULL, 0,
 	    NULL, "repository cache, work tree and spool live here" },
-	{ "log_level", CONF_STRING, "info", 0, 0, S(log_level), valid_level, 0,
+	{ "log_level", CONF_STRING, "info", 0, 0, S(log_level), conf_valid_log_level, 0,
 	    NULL, "error, warn, info or debug" },
 	{ "claim_wait_s", CONF_INT, "30", 0, 300, S(claim_wait_s), NULL, 0,
 	    NULL, "how long one claim waits for a job" },
