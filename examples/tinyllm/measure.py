@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """measure.py: measures every role of the tinyllm demo history.
 
-    usage: measure.py [--rounds N] [--requests N] [HISTORY_DIR]
+    usage: measure.py [--rounds N] [--requests N] [--instructions] [HISTORY_DIR]
 
 Without HISTORY_DIR the history is built by make-history.sh in a temporary
 directory. Each role's tree is exported with `git archive` (the history
@@ -11,7 +11,10 @@ run with the manifest's command:
 - speed: ROUNDS rounds, interleaving the roles so that load on the machine
   hits them alike; in each round one process serves REQUESTS requests of 32
   prompt + 16 generated tokens at temperature 0 after 3 warm-up requests.
-  The figure is the median over rounds of each round's median request time.
+  Reported: the median over rounds of each round's median wall time, and
+  the CPU time per request (from /proc/PID/schedstat), which other load on
+  the machine disturbs far less; changes between roles use the median of
+  the per-round ratios.
 - leak: one process serves 220 requests of 16 + 8 tokens; VmRSS is read
   after each, and the growth is the least-squares slope over the last 200.
 - accuracy: one {"accuracy":true} request.
@@ -27,7 +30,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -125,7 +125,7 @@ def demo_history():
 
 # Scenario settings short enough for tests; production defaults live in the manifest.
 QUICK_PARAMS = {
-    "latency": {"repetitions": 15, "warmup": 2, "prompt_tokens": [16], "max_tokens": [16]},
+    "latency": {"repetitions": 15, "warmup": 2, "prompt_tokens": [32], "max_tokens": [16]},
     "memory_leak": {"requests": 60, "prompt_tokens": 16, "max_tokens": 4},
     "throughput": {"concurrency": [1, 2], "requests": 4},
     "stress": {"duration_s": 2, "spike_s": 1},
