@@ -53,17 +53,26 @@ buf_addstr(struct buf *b, const char *s)
 	return buf_add(b, s, strlen(s));
 }
 
+/* Prints straight into the free space; only a text that does not fit is printed twice. */
 int
 buf_addf(struct buf *b, const char *fmt, ...)
 {
+	size_t room = b->cap - b->len;
 	va_list ap;
 	int n, rc;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->ptr + b->len, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		b->ptr[b->len] = '\0';
 		return BL_ERROR;
+	}
+	if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+		b->len += (size_t)n;
+		return 0;
+	}
+	b->ptr[b->len] = '\0';
 	if ((rc = buf_grow(b, (size_t)n)) < 0)
 		return rc;
 	va_start(ap, fmt);

@@ -304,7 +304,7 @@ api_series_points(struct request *r)
 	det = NULL;
 	dbp_str(&p, req_query(r, "from"));
 	dbp_str(&p, req_query(r, "to"));
-	if (db_queryp(&all, db, "SELECT extract(epoch FROM ts), value, run_id "
+	if (db_queryp(&all, db, "SELECT date_part('epoch', ts), value, run_id "
 	    "FROM points WHERE series_id = $1 AND ts >= coalesce("
 	    "bl_time($2), '-infinity') AND ts <= coalesce(bl_time($3), "
 	    "'infinity') ORDER BY ts", &p) < 0) {

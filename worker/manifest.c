@@ -80,6 +80,7 @@ static const struct param_def latency_params[] = {
 	P_INTS("max_tokens", "[32, 128]", 1, MAX_TOKENS),
 	P_INT("repetitions", "100", 1, 100000),
 	P_INT("warmup", "3", 0, 100000),
+	P_REAL("warmup_s", "2", 0, 0, 3600, 0),
 	P_END
 };
 static const struct param_def throughput_params[] = {
@@ -87,6 +88,7 @@ static const struct param_def throughput_params[] = {
 	P_INT("requests", "20", 1, 100000),
 	P_INT("prompt_tokens", "128", 1, MAX_TOKENS),
 	P_INT("max_tokens", "64", 1, MAX_TOKENS),
+	P_REAL("warmup_s", "2", 0, 0, 3600, 0),
 	P_END
 };
 static const struct param_def stress_params[] = {

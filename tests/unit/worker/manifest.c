@@ -139,10 +139,11 @@ test_defaults(void **state)
 	} defaults[] = {
 		{ "latency", "{\"prompt_tokens\": [32, 128, 512], "
 		    "\"max_tokens\": [32, 128], \"repetitions\": 100, "
-		    "\"warmup\": 3, \"sample_hz\": 10, \"temperature\": 0.0}" },
+		    "\"warmup\": 3, \"warmup_s\": 2.0, \"sample_hz\": 10, "
+		    "\"temperature\": 0.0}" },
 		{ "throughput", "{\"concurrency\": [1, 5, 10, 20], "
 		    "\"requests\": 20, \"prompt_tokens\": 128, "
-		    "\"max_tokens\": 64, \"sample_hz\": 10, "
+		    "\"max_tokens\": 64, \"warmup_s\": 2.0, \"sample_hz\": 10, "
 		    "\"temperature\": 0.0}" },
 		{ "stress", "{\"duration_s\": 300, \"load_fraction\": 0.8, "
 		    "\"spike_s\": 10, \"max_concurrency\": 20, "
@@ -240,8 +241,8 @@ test_merge(void **state)
 	    "\"max_tokens\":[7,9],\"warmup\":null,\"_c\":1},"
 	    "\"endurance\":{\"duration_s\":\"bad, but not asked for\"}}");
 	assert_json(p, "{\"prompt_tokens\": [16, 32], \"max_tokens\": [7, 9], "
-	    "\"repetitions\": 5, \"warmup\": 3, \"sample_hz\": 10, "
-	    "\"temperature\": 0.0}");
+	    "\"repetitions\": 5, \"warmup\": 3, \"warmup_s\": 2.0, "
+	    "\"sample_hz\": 10, \"temperature\": 0.0}");
 	json_decref(p);
 	/* The manifest's own settings are left alone. */
 	assert_json(json_object_get(m->scenarios[0].params, "repetitions"),
