@@ -285,6 +285,66 @@ void	api_admin_target_create(struct request *r);
 void	api_admin_worker_create(struct request *r);
 void	api_admin_job_create(struct request *r);
 
+/* detect.c */
+/*
+ * The performance detector's decision for one series, without the
+ * database, so the synthetic-corpus test runs the very code the server
+ * runs.  A series' current epoch (its points since the last accepted
+ * change, oldest first) goes in; the verdict of its last point comes out.
+ */
+enum verdict_kind {
+	V_BASELINE, V_NOISE, V_SUSPECT, V_REGRESSION, V_IMPROVEMENT,
+	V_EXCLUDED
+};
+
+struct detect_params {
+	double	threshold;	/* relative change that matters: 0.10 */
+	double	suspect_frac;	/* screen at threshold * this: 0.5 */
+	double	z_suspect;	/* robust z of one run to suspect it: 3 */
+	double	p_max;		/* one-sided p to confirm: 0.001 */
+	double	noise_floor;	/* smallest run-to-run noise assumed: 0.005 */
+	double	prior_noise;	/* noise assumed while the baseline is short: 0.03 */
+	int	min_baseline;	/* runs before anything is judged: 3 */
+	int	short_baseline;	/* below this many runs, prior_noise applies: 10 */
+	int	window;		/* baseline runs used: 20 */
+	int	max_pending;	/* runs a suspicion may wait for: 3 */
+	int	higher_better;
+};
+
+struct detect_point {
+	double			 value;		/* the run's summary (median) */
+	const double		*samples;	/* its raw samples, or NULL */
+	size_t			 n;
+	int			 excluded;	/* a suspect run: not in baselines */
+	enum verdict_kind	 verdict;	/* in: previous; out: updated */
+};
+
+struct detect_result {
+	enum verdict_kind	verdict;	/* of the last point */
+	size_t			change_at;	/* first point of a confirmed change */
+	double			change;		/* relative, + is worse */
+	double			z;
+	double			p;		/* run-level, one-sided */
+	double			p_raw;		/* raw samples, one-sided MWU */
+	double			shift_lo;	/* Hodges-Lehmann 95% interval, relative */
+	double			shift_hi;
+	size_t			baseline_n;
+	int			relabelled;	/* earlier suspects became noise */
+	int			quiet_change;	/* significant but under the threshold */
+};
+
+void	detect_defaults(struct detect_params *p);
+/*
+ * Decides the last of n points of a series' recent history, whose current
+ * epoch starts at index epoch; may relabel earlier suspects (verdicts are
+ * updated in place).  On V_REGRESSION or V_IMPROVEMENT, or when
+ * quiet_change is set, a new epoch starts at change_at (an index in hist).
+ */
+int	detect_series_step(struct detect_result *out,
+	    const struct detect_params *p, struct detect_point *hist, size_t n,
+	    size_t epoch);
+const char *verdict_name(enum verdict_kind v);
+
 /* downsample.c */
 /*
  * Largest-Triangle-Three-Buckets: picks out (<= n) indexes of the points
