@@ -393,29 +393,6 @@ commit_parent(int64_t *out, struct db *db, int64_t commit_id)
 	return rc;
 }
 
-/* Parses a PostgreSQL float8[] literal into a new array. */
-static size_t
-parse_pgarray(double **out, const char *s)
-{
-	size_t n = 0, cap = 16;
-	char *end;
-
-	*out = xreallocarray(NULL, cap, sizeof(**out));
-	if (s == NULL || *s++ != '{')
-		return 0;
-	while (*s != '\0' && *s != '}') {
-		if (n == cap)
-			*out = xreallocarray(*out, cap *= 2, sizeof(**out));
-		(*out)[n++] = strtod(s, &end);
-		if (end == s)
-			break;
-		s = end;
-		if (*s == ',')
-			s++;
-	}
-	return n;
-}
-
 /* Adds the head-versus-base change and its two-sided Mann-Whitney p-value. */
 static void
 compare_row(json_t *row, const struct dbres *res, int i)
@@ -434,8 +411,8 @@ compare_row(json_t *row, const struct dbres *res, int i)
 		json_object_set_new(row, "better", json_boolean(lower ?
 		    change < 0 : change > 0));
 	}
-	nb = parse_pgarray(&bs, dbres_get(res, i, 10));
-	nh = parse_pgarray(&hs, dbres_get(res, i, 11));
+	nb = dbres_doubles(&bs, res, i, 10);
+	nh = dbres_doubles(&hs, res, i, 11);
 	if (stats_mwu_test(&mw, hs, nh, bs, nb, STATS_TWO_SIDED) == 0)
 		json_object_set_new(row, "p_value", json_real(mw.p));
 	free(bs);

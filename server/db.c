@@ -503,3 +503,31 @@ db_exec_script(struct db *db, const char *sql)
 	PQclear(res);
 	return rc;
 }
+
+/*
+ * Parses a float8[] column in PostgreSQL's text form ("{1.5,2,3}") into a
+ * new array; caller frees *out.  Returns the count, 0 for NULL or empty.
+ */
+size_t
+dbres_doubles(double **out, const struct dbres *r, int row, int col)
+{
+	const char *s = dbres_get(r, row, col);
+	size_t n = 0, cap = 16;
+	char *end;
+
+	*out = xreallocarray(NULL, cap, sizeof(**out));
+	if (s == NULL || *s++ != '{')
+		return 0;
+	while (*s != '\0' && *s != '}') {
+		if (n == cap)
+			*out = xreallocarray(*out, cap *= 2, sizeof(**out));
+		(*out)[n] = strtod(s, &end);
+		if (end == s)
+			break;
+		n++;
+		s = end;
+		if (*s == ',')
+			s++;
+	}
+	return n;
+}

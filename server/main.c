@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "httpc.h"
 #include "log.h"
 #include "server.h"
 
@@ -70,6 +71,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	httpc_global_init();	/* before any thread: libcurl's global state */
 	srv.settings = &settings;
 	if (dbpool_open(&srv.pool, settings.database_url,
 	    (int)settings.db_pool_size) < 0)
@@ -81,6 +83,8 @@ main(int argc, char **argv)
 	dbpool_put(srv.pool, db);
 	if (queue_start(&srv.queue, &srv) < 0)
 		fatalx("cannot start the queue thread");
+	if (background_start(&srv.background, &srv) < 0)
+		fatalx("cannot start the background thread");
 	if (httpd_start(&srv.httpd, &srv) < 0)
 		fatalx("cannot start the HTTP server");
 	log_info("listening on http://%s:%lld (%d migration%s applied)",
@@ -94,6 +98,7 @@ main(int argc, char **argv)
 	srv.stopping = 1;
 	queue_stop(srv.queue);
 	httpd_stop(srv.httpd);
+	background_stop(srv.background);
 	queue_free(srv.queue);
 	dbpool_close(srv.pool);
 	settings_free(&settings);

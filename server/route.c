@@ -33,6 +33,11 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/targets", "targets", api_targets_list },
 	{ "POST", "/api/v1/targets", "targets_create", api_admin_target_create },
 	{ "POST", "/api/v1/workers", "workers_create", api_admin_worker_create },
+	{ "PATCH", "/api/v1/projects/{}", "projects_patch", api_project_patch },
+	{ "GET", "/api/v1/alerts", "alerts", api_alerts_list },
+	{ "PATCH", "/api/v1/alerts/{}", "alerts_patch", api_alert_patch },
+	{ "GET", "/api/v1/incidents", "incidents", api_incidents_list },
+	{ "GET", "/api/v1/incidents/{}", "incident", api_incidents_list },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */

@@ -31,6 +31,15 @@ struct settings {
 	char		*log_level;
 	int		 public_reads;
 	char		*public_url;
+	char		*smtp_url;
+	char		*smtp_from;
+	char		*smtp_user;
+	char		*smtp_password;
+	int		 smtp_starttls;
+	long long	 mail_delay_s;
+	long long	 mail_max_attempts;
+	long long	 mail_retry_base_s;
+	long long	 background_interval_ms;
 };
 int	settings_load(struct settings *out, const char *path, char *err,
 	    size_t errlen);
@@ -91,6 +100,8 @@ int64_t	 dbres_int(const struct dbres *r, int row, int col);
 double	 dbres_double(const struct dbres *r, int row, int col);
 int	 dbres_bool(const struct dbres *r, int row, int col);
 void	 dbres_free(struct dbres *r);
+/* A float8[] column as a new array (caller frees *out); returns its length. */
+size_t	 dbres_doubles(double **out, const struct dbres *r, int row, int col);
 
 int	 dbpool_open(struct dbpool **out, const char *url, int size);
 void	 dbpool_close(struct dbpool *p);
@@ -110,6 +121,7 @@ struct server {
 	struct dbpool	*pool;
 	struct httpd	*httpd;
 	struct queue	*queue;
+	struct background *background;
 	volatile int	 stopping;
 };
 int	 httpd_start(struct httpd **out, struct server *srv);
@@ -344,6 +356,108 @@ int	detect_series_step(struct detect_result *out,
 	    const struct detect_params *p, struct detect_point *hist, size_t n,
 	    size_t epoch);
 const char *verdict_name(enum verdict_kind v);
+
+/* detect.c */
+/* Judges one stored run; *alerts counts the alerts it opened. */
+int	detect_run(struct db *db, int64_t run_id, int64_t *alerts);
+/* Judges the oldest run waiting; 1 if one was judged, 0 if none waits. */
+int	detect_next(struct db *db);
+
+/* alert.c */
+struct alert_spec {
+	int64_t		 series_id;
+	const char	*kind;		/* perf, accuracy, leak, degradation */
+	int64_t		 run_id;
+	int64_t		 good_commit_id;	/* 0 when unknown */
+	int64_t		 bad_commit_id;
+	double		 before, after, change_pct, p_value;	/* NAN when unknown */
+	json_t		*details;	/* borrowed */
+	int		 only_if_none_open;
+};
+/*
+ * Opens an alert and joins it to its commit's incident (creating it,
+ * with its e-mail pending).  One alert per series, kind and first bad
+ * commit; with only_if_none_open, none while one of that kind is open on
+ * the series.  Adds 1 to *opened when it opened one.
+ */
+int	alert_open(struct db *db, const struct alert_spec *a, int64_t *opened);
+/*
+ * Resolves the series' open alerts of a kind once it has recovered: for
+ * perf, when value is back within threshold of the alert's before value;
+ * for the other kinds, whenever called (the condition is gone).
+ */
+int	alert_recover(struct db *db, int64_t series_id, const char *kind,
+	    int64_t run_id, double value, double threshold);
+/* A user's change of state: acknowledged, resolved or invalid. */
+int	alert_set_state(json_t **out, struct db *db, int64_t id,
+	    const char *state, char *err, size_t errlen);
+/* Alerts or incidents as JSON, filtered by the request's query. */
+int	alert_list_one(json_t **out, struct db *db, int64_t id);
+int	alert_list(json_t **out, struct db *db, int64_t project_id,
+	    const char *state, const char *kind);
+int	alert_incidents(json_t **out, struct db *db, int64_t project_id,
+	    const char *state, int64_t id);
+
+/* api_alerts.c */
+void	api_alerts_list(struct request *r);
+void	api_alert_patch(struct request *r);
+void	api_incidents_list(struct request *r);
+void	api_project_patch(struct request *r);
+
+/* mail.c */
+/* Where and as whom mail is sent.  Every string is borrowed. */
+struct mail_config {
+	const char	*url;		/* "smtp://127.0.0.1:2525", "smtps://host:465" */
+	const char	*from;		/* "benchline <bl@example.org>" or a bare address */
+	const char	*user;		/* NULL or "" = no AUTH */
+	const char	*password;	/* never logged, never put in err */
+	int		 starttls;	/* 1: require STARTTLS on smtp:// */
+	long		 timeout_s;	/* the whole exchange; <= 0 means 30 */
+};
+/* One plain-text message.  Every string is borrowed. */
+struct mail_message {
+	const char *const *to;		/* NULL-terminated; "a@b" or "Name <a@b>" */
+	const char	*subject;	/* UTF-8, no control characters */
+	const char	*body;		/* UTF-8, "\n" (or "\r\n") line ends */
+	/*
+	 * Makes the Message-ID "<benchline.HINT@from-domain>", the same on every
+	 * retry, so a receiver drops the copy of a message whose 250 got lost.
+	 * It must therefore name one message; [A-Za-z0-9_+-] and single dots,
+	 * at most 64.  NULL or "" makes a random one.
+	 */
+	const char	*message_id_hint;
+};
+/*
+ * Sends msg to every address of msg->to in one SMTP transaction.  Returns
+ * 0 when the server accepted the data (250); BL_EUNAVAIL when it could not
+ * be reached, timed out or answered 4xx (try again later); BL_ERROR when it
+ * refused (5xx) or the configuration is wrong; BL_EINVAL when cfg or msg
+ * is invalid.  err gets the server's reply or curl's reason.
+ */
+int	mail_send(const struct mail_config *cfg, const struct mail_message *msg,
+	    char *err, size_t errlen);
+/* 1 if addr is a mailbox fit for To/From: "local@domain" or "Name <local@domain>". */
+int	mail_address_valid(const char *addr);
+/* Appends the whole message as it is sent (headers, quoted-printable body, CRLF). */
+int	mail_build(struct buf *out, const struct mail_config *cfg,
+	    const struct mail_message *msg, int64_t now, char *err,
+	    size_t errlen);
+/* Appends "Name: text" CRLF, folded, RFC 2047-encoded where needed. */
+int	mail_header_text(struct buf *out, const char *name, const char *text);
+/* Appends text as a quoted-printable body (RFC 2045 6.7) with CRLF line ends. */
+int	mail_qp_encode(struct buf *out, const char *text, size_t len);
+/* Writes t as an RFC 5322 date in UTC. */
+void	mail_date(char *out, size_t outlen, int64_t t);
+
+/* notify.c */
+/* Mails the next incident due; 1 if one was handled, 0 if none, < 0 on error. */
+int	notify_next(struct db *db, const struct settings *s);
+
+/* background.c */
+struct background;
+/* Starts the thread that judges runs (detect_next) and mails (notify_next). */
+int	background_start(struct background **out, struct server *srv);
+void	background_stop(struct background *bg);
 
 /* downsample.c */
 /*

@@ -51,6 +51,26 @@ static const struct conf_option options[] = {
 	    NULL, "whether reads of the API need no token" },
 	{ "public_url", CONF_STRING, "http://127.0.0.1:8080", 0, 0,
 	    S(public_url), NULL, 0, NULL, "the dashboard's address in e-mails" },
+	{ "smtp_url", CONF_STRING, "", 0, 0, S(smtp_url), NULL, 0, NULL,
+	    "smtp://host:port or smtps://host:port; empty: no e-mail" },
+	{ "smtp_from", CONF_STRING, "benchline <benchline@localhost>", 0, 0,
+	    S(smtp_from), NULL, 0, NULL, "the From of alert e-mails" },
+	{ "smtp_user", CONF_STRING, "", 0, 0, S(smtp_user), NULL, 0, NULL,
+	    "SMTP AUTH user; empty: no AUTH" },
+	{ "smtp_password", CONF_STRING, "", 0, 0, S(smtp_password), NULL, 1,
+	    NULL, "SMTP AUTH password" },
+	{ "smtp_starttls", CONF_BOOL, "false", 0, 0, S(smtp_starttls), NULL, 0,
+	    NULL, "require STARTTLS on smtp://" },
+	{ "mail_delay_s", CONF_INT, "60", 0, 86400, S(mail_delay_s), NULL, 0,
+	    NULL, "quiet time before an incident is mailed, so every target's "
+	    "alerts are in one message" },
+	{ "mail_max_attempts", CONF_INT, "10", 1, 1000, S(mail_max_attempts),
+	    NULL, 0, NULL, "delivery attempts before a mail is marked failed" },
+	{ "mail_retry_base_s", CONF_INT, "5", 1, 3600, S(mail_retry_base_s),
+	    NULL, 0, NULL, "first retry delay; it doubles, up to an hour" },
+	{ "background_interval_ms", CONF_INT, "300", 10, 60000,
+	    S(background_interval_ms), NULL, 0, NULL,
+	    "how often waiting runs and mail are looked for" },
 };
 #undef S
 

@@ -52,3 +52,7 @@ ALTER TABLE alerts ADD COLUMN resolved_by text;	-- 'recovered', 'user', ...
 -- One alert per series, kind and first bad commit.
 CREATE UNIQUE INDEX alerts_once ON alerts (series_id, kind, bad_commit_id);
 CREATE INDEX alerts_open ON alerts (series_id, kind) WHERE state IN ('open', 'acknowledged');
+
+-- Runs wait here for the detector; several servers share the work.
+ALTER TABLE runs ADD COLUMN detected_at timestamptz;
+CREATE INDEX runs_undetected ON runs (id) WHERE detected_at IS NULL;
