@@ -385,9 +385,17 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 		base = NULL;
 		rc = alert_open(db, &a, alerts);
 		json_decref(a.details);
-	} else if (r.verdict == V_IMPROVEMENT)
+	} else {
+		/*
+		 * A series back near the level it had before a regression
+		 * resolves the regression's alert, whatever this run's verdict.
+		 */
+		size_t from = r.verdict == V_IMPROVEMENT || r.quiet_change ?
+		    r.change_at : epoch;
+
 		rc = alert_recover(db, series_id, "perf", c->run_id,
-		    level_between(h, r.change_at, n), prm.threshold);
+		    level_between(h, from, n), prm.threshold);
+	}
 out:
 	json_decref(details);
 	json_decref(base);
@@ -459,7 +467,7 @@ open_condition(struct run_ctx *c, struct db *db, int64_t series_id,
 	a.change_pct = isfinite(before) && before != 0 ?
 	    (after - before) / fabs(before) * 100 : NAN;
 	a.p_value = p_value;
-	a.details = details;
+	a.details = details;	/* a leak has no before: its after is bytes/request */
 	a.only_if_none_open = 1;
 	rc = alert_open(db, &a, alerts);
 	return rc;
@@ -493,8 +501,7 @@ detect_leak(struct run_ctx *c, struct db *db, int64_t series_id, double slope,
 	leak = slope >= min_slope && isfinite(steady) && growth > frac * steady &&
 	    mk_p < 0.001;
 	if (leak)
-		rc = open_condition(c, db, series_id, "leak", min_slope, slope,
-		    mk_p, json_pack("{s:f,s:f,s:f,s:f}", "bytes_per_request",
+		rc = open_condition(c, db, series_id, "leak", NAN, slope, mk_p, json_pack("{s:f,s:f,s:f,s:f}", "bytes_per_request",
 		    slope, "growth_bytes", growth, "steady_rss_bytes", steady,
 		    "mann_kendall_p", mk_p), alerts);
 	else
@@ -553,18 +560,18 @@ detect_accuracy(struct run_ctx *c, struct db *db, int64_t series_id,
 	int i, rc;
 
 	dbp_int(&p, series_id);
-	dbp_int(&p, c->run_id);
 	dbp_str(&p, c->reference);
 	if ((rc = db_queryp(&res, db, "SELECT coalesce((SELECT p.value FROM "
 	    "points p JOIN commits cm ON cm.id = p.commit_id WHERE "
-	    "p.series_id = $1 AND $3::text IS NOT NULL AND cm.sha LIKE $3 || '%' "
+	    "p.series_id = $1 AND $2::text IS NOT NULL AND cm.sha LIKE $2 || '%' "
 	    "ORDER BY p.run_id DESC LIMIT 1), (SELECT p.value FROM points p "
 	    "WHERE p.series_id = $1 ORDER BY p.commit_id, p.run_id LIMIT 1))",
 	    &p)) < 0)
 		return rc;
 	ref = dbres_get(res, 0, 0) ? dbres_double(res, 0, 0) : NAN;
 	dbres_free(res);
-	p.n = 2;
+	p.n = 1;
+	dbp_int(&p, c->run_id);
 	if ((rc = db_queryp(&res, db, "SELECT p.value FROM points p JOIN runs r "
 	    "ON r.id = p.run_id WHERE p.series_id = $1 AND p.run_id <> $2 AND "
 	    "r.detected_at IS NOT NULL AND cardinality(r.suspect) = 0 ORDER BY "
@@ -605,13 +612,23 @@ detect_degradation(struct run_ctx *c, struct db *db, int64_t series_id,
 	return alert_recover(db, series_id, "degradation", c->run_id, ratio, 0);
 }
 
+/* Metrics the collector adds to every scenario: judged for performance. */
+static int
+collector_metric(const char *metric)
+{
+	return strcmp(metric, "peak_rss_bytes") == 0 ||
+	    strcmp(metric, "max_temp_c") == 0 ||
+	    strcmp(metric, "mean_power_w") == 0 ||
+	    strcmp(metric, "energy_j_per_token") == 0;
+}
+
 /* Which detector judges a metric. */
 static int
 judge_point(struct run_ctx *c, struct db *db, int64_t series_id,
     const char *scenario, const char *metric, const char *unit, int higher,
     double value, int64_t *alerts)
 {
-	if (strcmp(scenario, "accuracy") == 0)
+	if (strcmp(scenario, "accuracy") == 0 && !collector_metric(metric))
 		return detect_accuracy(c, db, series_id, metric, higher, value,
 		    alerts);
 	if (strcmp(scenario, "memory_leak") == 0) {

@@ -174,27 +174,28 @@ struct judgement {
  */
 static void
 judge(struct judgement *j, const struct detect_params *p,
-    const struct detect_point *hist, const size_t *base, size_t nb,
+    const struct detect_point *hist, const size_t *base_in, size_t nb_in,
     const size_t *pend, size_t np, double hist_sd)
 {
-	double *b = xreallocarray(NULL, nb, sizeof(double));
+	double *b = xreallocarray(NULL, nb_in, sizeof(double));
 	double *q = xreallocarray(NULL, np, sizeof(double));
+	size_t *base = xreallocarray(NULL, nb_in, sizeof(*base));
 	double *bs, *qs, mean = 0, z, floor_sd, se;
 	struct stats_hl hl;
 	struct stats_mwu mw;
-	size_t i, nbs, nqs;
+	size_t i, nb, nbs, nqs;
 
-	for (i = 0; i < nb; i++)
-		b[i] = bad(p, hist[base[i]].value);
+	for (i = 0; i < nb_in; i++)
+		b[i] = bad(p, hist[base_in[i]].value);
 	for (i = 0; i < np; i++) {
 		q[i] = bad(p, hist[pend[i]].value);
 		mean += q[i] / (double)np;
 	}
-	stats_median(&j->centre, b, nb);
-	j->spread = trimmed_sd(b, nb, j->centre);
+	stats_median(&j->centre, b, nb_in);
+	j->spread = trimmed_sd(b, nb_in, j->centre);
 	floor_sd = log1p(p->noise_floor);
-	if ((int)nb < p->short_baseline) {
-		/* A few runs' MAD is a guess: the series' history knows better. */
+	if ((int)nb_in < p->short_baseline) {
+		/* A few runs' spread is a guess: the series' history knows better. */
 		if (hist_sd > 0)
 			j->spread = hist_sd;
 		else if (j->spread < log1p(p->prior_noise))
@@ -202,6 +203,16 @@ judge(struct judgement *j, const struct detect_params *p,
 	}
 	if (j->spread < floor_sd)
 		j->spread = floor_sd;
+	/*
+	 * Baseline runs far from its centre (a run before an unjudged change,
+	 * a bad day) are left out of the tests, their raw samples above all.
+	 */
+	for (i = nb = 0; i < nb_in; i++) {
+		if (fabs(b[i] - j->centre) > 4 * j->spread)
+			continue;
+		base[nb] = base_in[i];
+		b[nb++] = b[i];
+	}
 	j->change = mean - j->centre;
 	j->worse = j->change >= 0 ? 1 : -1;
 	/* The centre is a median of nb runs: its variance is about pi/2 s^2/nb. */
@@ -227,6 +238,7 @@ judge(struct judgement *j, const struct detect_params *p,
 	free(qs);
 	free(b);
 	free(q);
+	free(base);
 }
 
 /* Whether run value v sits nearer the new level than the old. */
@@ -284,6 +296,19 @@ confirms(const struct detect_params *p, const struct judgement *j,
 	if (np < 2)
 		ok = 0;		/* one run is never enough: it may be an outlier */
 	return ok;
+}
+
+/* Whether the first of the window's points is nearer the rest of it than the old centre. */
+static int
+joins_rest(const struct detect_params *p, const struct detect_point *hist,
+    const size_t *win, size_t nw, double centre)
+{
+	double rest = 0, first = bad(p, hist[win[0]].value);
+	size_t i;
+
+	for (i = 1; i < nw; i++)
+		rest += bad(p, hist[win[i]].value) / (double)(nw - 1);
+	return fabs(first - rest) < fabs(first - centre);
 }
 
 /* Fills base with the accepted points before index end, time-ordered. */
@@ -384,10 +409,12 @@ detect_series_step(struct detect_result *out, const struct detect_params *p,
 			continue;
 		judge(&jw, p, hist, base, wb, win, nw, hist_sd);
 		/*
-		 * A window must not straddle the change: its first run is at
-		 * the new level (confirms() checks the last and the median).
+		 * A window must not straddle the change: its first run sits
+		 * nearer the level of the rest of the window than the old
+		 * level (confirms() checks the last run and the median).
 		 */
 		if (moved(p, hist[win[0]].value, &jw) >= screen * 0.8 &&
+		    joins_rest(p, hist, win, nw, jw.centre) &&
 		    confirms(p, &jw, hist, win, nw, &sig_w)) {
 			confirmed = 1;
 			j = jw;
