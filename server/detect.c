@@ -304,6 +304,79 @@ suspects_between(const struct detect_point *h, const struct hist_row *rows,
 	return a;
 }
 
+/*
+ * Change points over the series' history (E-divisive means with a t-test,
+ * the Hunter/Otava variant in stats.c): a persistent shift since the
+ * current epoch that the run-by-run detector did not confirm (a slow
+ * drift, a step of small steps) becomes the new epoch, and an alert when
+ * it reaches the threshold in the bad direction.  It needs 3 runs on the
+ * new side, so a lone run never moves the baseline.
+ */
+static int
+history_changes(struct run_ctx *c, struct db *db, int64_t series_id,
+    struct detect_point *h, struct hist_row *rows, size_t n, size_t epoch,
+    const struct detect_params *prm, int64_t *alerts)
+{
+	struct stats_edivisive_opts opts;
+	struct stats_cp *cps = NULL;
+	struct dbparams p = { .n = 0 };
+	struct alert_spec a;
+	double *v, before, after, change;
+	size_t *idx, i, k = 0, ncp = 0, at;
+	int rc = 0;
+
+	if (n < epoch + 10)
+		return 0;
+	v = xreallocarray(NULL, n, sizeof(*v));
+	idx = xreallocarray(NULL, n, sizeof(*idx));
+	/* Only the current epoch: any change point in it is a new one. */
+	for (i = epoch; i < n; i++) {
+		if (h[i].excluded || !(h[i].value > 0))
+			continue;
+		v[k] = log(h[i].value);
+		idx[k++] = i;
+	}
+	stats_edivisive_defaults(&opts);
+	opts.min_magnitude = prm->threshold * prm->suspect_frac;
+	if (k < 10 || stats_edivisive(&cps, &ncp, v, k, &opts) < 0 || ncp == 0)
+		goto out;
+	at = idx[cps[ncp - 1].index];
+	if (at <= epoch || k - cps[ncp - 1].index < 3)
+		goto out;
+	before = exp(cps[ncp - 1].mean_before);
+	after = exp(cps[ncp - 1].mean_after);
+	change = (after - before) / before;
+	p.n = 0;
+	dbp_int(&p, series_id);
+	dbp_int(&p, rows[at].run_id);
+	if ((rc = db_queryp(NULL, db, "UPDATE series SET baseline_from_run = $2 "
+	    "WHERE id = $1", &p)) < 0)
+		goto out;
+	log_info("series %" PRId64 ": change point at run %" PRId64 " (%+.1f%%)",
+	    series_id, rows[at].run_id, change * 100);
+	if ((prm->higher_better ? -change : change) >= prm->threshold) {
+		memset(&a, 0, sizeof(a));
+		a.series_id = series_id;
+		a.kind = "perf";
+		a.run_id = c->run_id;
+		a.bad_commit_id = rows[at].commit_id;
+		a.good_commit_id = at > 0 ? rows[at - 1].commit_id : 0;
+		a.before = before;
+		a.after = after;
+		a.change_pct = change * 100;
+		a.p_value = cps[ncp - 1].p;
+		a.details = json_pack("{s:s,s:I}", "source", "e-divisive",
+		    "runs_after", (json_int_t)(k - cps[ncp - 1].index));
+		rc = alert_open(db, &a, alerts);
+		json_decref(a.details);
+	}
+out:
+	free(cps);
+	free(v);
+	free(idx);
+	return rc;
+}
+
 /* The performance detector on one point, with its verdict, epoch and alert. */
 static int
 detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
@@ -395,6 +468,10 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 
 		rc = alert_recover(db, series_id, "perf", c->run_id,
 		    level_between(h, from, n), prm.threshold);
+		if (rc == 0 && r.verdict != V_SUSPECT && !r.quiet_change)
+			rc = history_changes(c, db, series_id, h, rows, n,
+			    r.verdict == V_IMPROVEMENT ? r.change_at : epoch,
+			    &prm, alerts);
 	}
 out:
 	json_decref(details);
