@@ -4,7 +4,7 @@ import random
 import re
 
 import harness
-from fixtures import Catalog, claim, result, sha
+from fixtures import Catalog, upload_synthetic
 from smtp import SmtpSink
 
 
@@ -20,21 +20,6 @@ class TestAlertMail(harness.DatabaseTestCase):
             "BENCHLINE_MAIL_RETRY_BASE_S": "1", "BENCHLINE_BACKGROUND_INTERVAL_MS": "50"})
         harness.http("PATCH", cls.server.url + "/api/v1/projects/demo",
                      {"settings": {"subscribers": ["oncall@example.org"]}}, token=cls.cat.admin)
-        cls.n = 0
-
-    def upload(self, level, rng):
-        """One run of a synthetic commit whose ttft is around level ms."""
-        TestAlertMail.n += 1
-        job = self.cat.job(sha(1000 + self.n))
-        status, body = claim(self.server, self.cat.workers["w1"])
-        assert status == 200 and body["id"] == job
-        run_level = level * rng.lognormvariate(0, 0.01)
-        samples = [run_level * rng.lognormvariate(0, 0.02) for _ in range(20)]
-        status, _, answer = harness.http(
-            "POST", f"{self.server.url}/api/v1/jobs/{job}/result",
-            result(1, metrics={"ttft_ms": ("ms", "lower", samples)}),
-            token=self.cat.workers["w1"])
-        assert status == 200, answer
 
     def incidents(self):
         return harness.http("GET", self.server.url + "/api/v1/incidents?project=demo")[2]
@@ -42,10 +27,12 @@ class TestAlertMail(harness.DatabaseTestCase):
     def test_refused_then_down_then_delivered_once(self):
         rng = random.Random(7)
         self.smtp.refuse("rcpt")
-        for _ in range(8):
-            self.upload(100, rng)
-        for _ in range(3):
-            self.upload(130, rng)      # a 30% regression
+        for i in range(8):
+            upload_synthetic(self.db_url, self.server, self.cat, i, 100, rng,
+                             wait_judged=False)
+        for i in range(8, 11):         # a 30% regression
+            upload_synthetic(self.db_url, self.server, self.cat, i, 130, rng,
+                             wait_judged=False)
         harness.wait_for(lambda: len(self.incidents()) == 1, timeout=30)
         harness.wait_for(lambda: self.incidents()[0]["mail_attempts"] >= 2, timeout=30)
         inc = self.incidents()[0]

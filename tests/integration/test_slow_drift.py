@@ -3,7 +3,7 @@
 import random
 
 import harness
-from fixtures import Catalog, claim, result, sha
+from fixtures import Catalog, sha, upload_synthetic
 
 
 class TestSlowDrift(harness.DatabaseTestCase):
@@ -13,25 +13,11 @@ class TestSlowDrift(harness.DatabaseTestCase):
         cls.cat = Catalog(cls.db_url)
         cls.server = cls.start_server(env={"BENCHLINE_BACKGROUND_INTERVAL_MS": "20"})
 
-    def upload(self, i, level, rng):
-        job = self.cat.job(sha(5000 + i))
-        status, body = claim(self.server, self.cat.workers["w1"])
-        assert status == 200 and body["id"] == job
-        run = level * rng.lognormvariate(0, 0.01)
-        samples = [run * rng.lognormvariate(0, 0.02) for _ in range(20)]
-        status, _, answer = harness.http(
-            "POST", f"{self.server.url}/api/v1/jobs/{job}/result",
-            result(1, metrics={"ttft_ms": ("ms", "lower", samples)}),
-            token=self.cat.workers["w1"])
-        assert status == 200, answer
-        harness.wait_for(lambda: self.sql_value(
-            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=20)
-
     def test_ramp_is_caught_inside_it(self):
         rng = random.Random(3)
         levels = [100.0] * 12 + [100.0 * 1.012 ** k for k in range(1, 21)]
         for i, level in enumerate(levels):
-            self.upload(i, level, rng)
+            upload_synthetic(self.db_url, self.server, self.cat, i, level, rng)
         # No step is as large as the threshold, yet the drift of 27% over 20
         # commits is caught, every alert inside the ramp, none before it.
         alerts = self.sql("SELECT c.sha, a.change_pct FROM alerts a JOIN commits c ON "

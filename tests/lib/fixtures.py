@@ -146,3 +146,23 @@ def queue_job(server, admin, project, sha_, target, scenarios, params=None, **ex
 def job_state(db_url, job):
     return harness.sql(db_url, "SELECT state, attempt, coalesce(fail_reason, '') FROM jobs "
                        "WHERE id = :'p1'", job)[0]
+
+
+def upload_synthetic(db_url, server, cat, index, level, rng, run_noise=0.01,
+                     metric=("ttft_ms", "ms", "lower"), wait_judged=True):
+    """Queues, claims and uploads one run of a synthetic commit whose metric
+    sits around level: run-to-run noise run_noise, 20 samples with 2% noise
+    inside the run.  With wait_judged, returns once the detector judged it."""
+    job = cat.job(sha(5000 + index))
+    status, body = claim(server, cat.workers["w1"])
+    assert status == 200 and body["id"] == job, (status, body)
+    run = level * rng.lognormvariate(0, run_noise)
+    samples = [run * rng.lognormvariate(0, 0.02) for _ in range(20)]
+    name, unit, direction = metric
+    status, _, answer = harness.http(
+        "POST", f"{server.url}/api/v1/jobs/{job}/result",
+        result(1, metrics={name: (unit, direction, samples)}), token=cat.workers["w1"])
+    assert status == 200, answer
+    if wait_judged:
+        harness.wait_for(lambda: harness.sql_value(
+            db_url, "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=20)

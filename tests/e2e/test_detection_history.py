@@ -1,0 +1,155 @@
+"""End to end: detection over the tinyllm demo history, with a real SMTP server.
+
+Every commit of the history is benchmarked in order by a real worker. The
+slower, the leaking and the drifting commit each open exactly one incident
+of their kind; the speed-up and the fix open none; the SMTP server receives
+exactly one message per incident; acknowledging and resolving through the
+API works and sends nothing more.
+"""
+# benchline-test-timeout: 900
+
+import os
+import time
+
+import harness
+from fixtures import QUICK_PARAMS, Catalog, demo_history, job_state, queue_job, start_worker
+from smtp import SmtpSink
+
+ORDER = ("baseline", "speedup", "neutral1", "neutral2", "slow", "neutral3", "neutral4",
+         "leak", "drift", "fix")
+
+
+class TestDetectionHistory(harness.DatabaseTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.repo, cls.shas = demo_history()
+        cls.cat = Catalog(cls.db_url)
+        harness.sql(cls.db_url, "UPDATE projects SET repo_url = :'p1'", cls.repo)
+        cls.smtp = SmtpSink().start()
+        cls.addClassCleanup(cls.smtp.stop)
+        cls.server = cls.start_server(env={
+            "BENCHLINE_SMTP_URL": cls.smtp.url, "BENCHLINE_MAIL_DELAY_S": "3",
+            "BENCHLINE_BACKGROUND_INTERVAL_MS": "100"})
+        status, _, body = harness.http("PATCH", cls.server.url + "/api/v1/projects/demo", {
+            "settings": {"subscribers": ["perf-team@example.org"]}}, token=cls.cat.admin)
+        assert status == 200, body
+        cls.worker = start_worker(cls, cls.server, cls.cat.workers["w1"],
+                                  harness.tmpdir("worker-"),
+                                  env={"BENCHLINE_WORKER_ENGINE_CPUS": "1"})
+        cls.jobs = {role: queue_job(cls.server, cls.cat.admin, "demo", cls.shas[role], "t1",
+                                    ["latency", "memory_leak", "accuracy"])
+                    for role in ORDER}
+        # The head benchmarked again (as a nightly baseline job would): a
+        # change, an improvement too, is never confirmed on one run.
+        cls.jobs["fix-again"] = queue_job(cls.server, cls.cat.admin, "demo", cls.shas["fix"],
+                                          "t1", ["latency", "memory_leak", "accuracy"],
+                                          reason="baseline")
+        harness.wait_for(lambda: all(job_state(cls.db_url, j)[0] in ("done", "failed")
+                                     for j in cls.jobs.values()), timeout=700, interval=1,
+                         message="the worker did not finish the history")
+        harness.wait_for(lambda: cls.sql_value(
+            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=60)
+        cls.incidents = cls.get("/api/v1/incidents?project=demo")
+        if os.environ.get("DETECT_DEBUG"):
+            for row in cls.sql("SELECT c.sha, s.scenario, s.metric, round(p.value::numeric, 2), "
+                               "d.verdict, round(d.change_pct::numeric, 1), round(d.z::numeric, 1), "
+                               "d.p_value, d.baseline_n, d.details FROM points p JOIN series s ON "
+                               "s.id = p.series_id JOIN commits c ON c.id = p.commit_id LEFT JOIN "
+                               "detections d ON d.series_id = p.series_id AND d.run_id = p.run_id "
+                               "WHERE s.metric IN ('tokens_per_s', 'top1_agreement') "
+                               "ORDER BY s.metric, c.id"):
+                print(row)
+            for row in cls.sql("SELECT a.id, a.kind, s.scenario, s.metric, bc.sha, gc.sha, "
+                               "round(a.change_pct::numeric, 1), a.state FROM alerts a JOIN series s "
+                               "ON s.id = a.series_id JOIN commits bc ON bc.id = a.bad_commit_id "
+                               "LEFT JOIN commits gc ON gc.id = a.good_commit_id ORDER BY a.id"):
+                print("ALERT", row)
+        cls.mails = cls.smtp.wait_for(len(cls.incidents), timeout=30)
+        time.sleep(4)    # any stray second mail would arrive within the delay
+
+    @classmethod
+    def get(cls, path):
+        status, _, body = harness.http("GET", cls.server.url + path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def by_commit(self):
+        return {i["commit"]: i for i in self.incidents}
+
+    def test_jobs_all_done(self):
+        for role, job in self.jobs.items():
+            self.assertEqual(job_state(self.db_url, job)[0], "done", role)
+
+    def test_one_incident_per_bad_commit_of_the_right_kind(self):
+        inc = self.by_commit()
+        summary = {c[:8]: sorted(i["kinds"]) for c, i in inc.items()}
+        self.assertEqual(set(inc), {self.shas["slow"], self.shas["leak"], self.shas["drift"]},
+                         summary)
+        self.assertEqual(inc[self.shas["slow"]]["kinds"], ["perf"])
+        self.assertIn("leak", inc[self.shas["leak"]]["kinds"])
+        self.assertIn("accuracy", inc[self.shas["drift"]]["kinds"])
+        slow = inc[self.shas["slow"]]
+        tps = [a for a in slow["alerts"] if a["metric"] == "tokens_per_s"]
+        self.assertEqual(len(tps), 1)
+        self.assertLess(tps[0]["change_pct"], -5)
+        self.assertLess(tps[0]["p_value"], 0.001)
+        self.assertEqual(tps[0]["good_commit"], self.shas["neutral2"])
+        self.assertGreaterEqual(tps[0]["details"]["baseline_runs"], 3)
+
+    def test_speedup_and_fix_are_improvements_not_incidents(self):
+        for role in ("speedup", "fix"):
+            verdicts = {r[0] for r in self.sql(
+                "SELECT d.verdict FROM detections d JOIN commits c ON c.id = d.commit_id "
+                "WHERE c.sha = :'p1'", self.shas[role])}
+            self.assertNotIn("regression", verdicts, role)
+        improved = self.sql_value(
+            "SELECT count(*) FROM detections d JOIN commits c ON c.id = d.commit_id "
+            "WHERE c.sha = :'p1' AND d.verdict = 'improvement'", self.shas["fix"])
+        self.assertGreater(int(improved), 0)
+
+    def test_fix_resolves_the_alerts(self):
+        rows = self.sql("SELECT a.kind, a.state, a.resolved_by FROM alerts a JOIN commits c ON "
+                        "c.id = a.bad_commit_id WHERE c.sha IN (:'p1', :'p2') AND "
+                        "a.kind IN ('perf', 'leak')", self.shas["slow"], self.shas["leak"])
+        self.assertTrue(rows)
+        for kind, state, by in rows:
+            self.assertEqual((state, by), ("resolved", "recovered"), kind)
+
+    def test_exactly_one_mail_per_incident(self):
+        mails = self.smtp.messages()
+        self.assertEqual(len(mails), len(self.incidents))
+        for m in mails:
+            self.assertEqual(m["rcpt_tos"], ["perf-team@example.org"])
+        subjects = " ".join(m["subject"] for m in mails)
+        for role in ("slow", "leak", "drift"):
+            self.assertIn(self.shas[role][:8], subjects)
+        slow_mail = next(m for m in mails if self.shas["slow"][:8] in m["subject"])
+        self.assertIn("perf", slow_mail["subject"])
+        self.assertIn("latency/tokens_per_s on t1", slow_mail["body"])
+        self.assertIn("p = ", slow_mail["body"])
+        self.assertIn("/#/incidents/", slow_mail["body"])
+        self.assertIn(self.sql_value("SELECT author_name FROM commits WHERE sha = :'p1'",
+                                     self.shas["slow"]) or "", slow_mail["body"])
+        for i in self.incidents:
+            self.assertEqual(i["mail_state"], "sent")
+
+    def test_acknowledge_and_resolve_send_no_mail(self):
+        before = len(self.smtp.messages())
+        alert = self.by_commit()[self.shas["drift"]]["alerts"][0]
+        url = f"{self.server.url}/api/v1/alerts/{alert['id']}"
+        status, _, body = harness.http("PATCH", url, {"state": "acknowledged"},
+                                       token=self.cat.admin)
+        self.assertEqual((status, body["state"]), (200, "acknowledged"))
+        self.assertEqual(self.sql_value("SELECT state FROM alerts WHERE id = :'p1'",
+                                        alert["id"]), "acknowledged")
+        status, _, body = harness.http("PATCH", url, {"state": "resolved"}, token=self.cat.admin)
+        self.assertEqual((status, body["state"], body["resolved_by"]),
+                         (200, "resolved", "user"))
+        status, _, body = harness.http("PATCH", url, {"state": "gone"}, token=self.cat.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("$.state", body["error"]["message"])
+        status, _, _ = harness.http("PATCH", url, {"state": "invalid"})
+        self.assertEqual(status, 401)
+        time.sleep(4)
+        self.assertEqual(len(self.smtp.messages()), before)
