@@ -113,7 +113,7 @@ out:
 
 int
 alert_recover(struct db *db, int64_t series_id, const char *kind,
-    int64_t run_id, double value, double threshold)
+    int64_t run_id, double value, double value2, double threshold)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
@@ -124,13 +124,15 @@ alert_recover(struct db *db, int64_t series_id, const char *kind,
 	dbp_num(&p, value);
 	dbp_num(&p, threshold);
 	dbp_int(&p, run_id);
-	/* A perf alert resolves when the series is back near its old level. */
+	dbp_num(&p, value2);
+	/* A perf alert resolves when its last two runs are back near the old level. */
 	if ((rc = db_queryp(&res, db, "UPDATE alerts SET state = 'resolved', "
 	    "resolved_by = 'recovered', updated_at = now(), details = details || "
 	    "jsonb_build_object('recovered_in_run', $5::bigint) WHERE series_id = "
 	    "$1 AND kind = $2::alert_kind AND state IN ('open', 'acknowledged') "
 	    "AND ($2 <> 'perf' OR (before_value IS NOT NULL AND abs($3 / "
-	    "before_value - 1) < $4)) RETURNING id", &p)) < 0)
+	    "before_value - 1) < $4 AND abs($6 / before_value - 1) < $4)) "
+	    "RETURNING id", &p)) < 0)
 		return rc;
 	for (i = 0; i < dbres_rows(res) && rc == 0; i++) {
 		log_info("alert %s resolved: the series recovered",

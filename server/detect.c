@@ -463,11 +463,15 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 		 * A series back near the level it had before a regression
 		 * resolves the regression's alert, whatever this run's verdict.
 		 */
-		size_t from = r.verdict == V_IMPROVEMENT || r.quiet_change ?
-		    r.change_at : epoch;
+		double prev = NAN;
 
+		for (i = n - 1; i-- > 0;)
+			if (!h[i].excluded) {
+				prev = h[i].value;
+				break;
+			}
 		rc = alert_recover(db, series_id, "perf", c->run_id,
-		    level_between(h, from, n), prm.threshold);
+		    h[n - 1].value, prev, prm.threshold);
 		if (rc == 0 && r.verdict != V_SUSPECT && !r.quiet_change)
 			rc = history_changes(c, db, series_id, h, rows, n,
 			    r.verdict == V_IMPROVEMENT ? r.change_at : epoch,
@@ -582,7 +586,8 @@ detect_leak(struct run_ctx *c, struct db *db, int64_t series_id, double slope,
 		    slope, "growth_bytes", growth, "steady_rss_bytes", steady,
 		    "mann_kendall_p", mk_p), alerts);
 	else
-		rc = alert_recover(db, series_id, "leak", c->run_id, slope, 0);
+		rc = alert_recover(db, series_id, "leak", c->run_id, slope, NAN,
+		    0);
 	return rc;
 }
 
@@ -672,7 +677,8 @@ detect_accuracy(struct run_ctx *c, struct db *db, int64_t series_id,
 		    recent, "tolerance", isfinite(abs_tol) ? abs_tol : rel_tol,
 		    "tolerance_kind", isfinite(abs_tol) ? "absolute" :
 		    "relative"), alerts);
-	return alert_recover(db, series_id, "accuracy", c->run_id, value, 0);
+	return alert_recover(db, series_id, "accuracy", c->run_id, value, NAN,
+	    0);
 }
 
 /* Endurance degradation: sustained tokens/s more than 10% under the initial. */
@@ -686,7 +692,8 @@ detect_degradation(struct run_ctx *c, struct db *db, int64_t series_id,
 		return open_condition(c, db, series_id, "degradation", 1.0,
 		    ratio, NAN, json_pack("{s:f,s:f}", "sustained_ratio", ratio,
 		    "limit", limit), alerts);
-	return alert_recover(db, series_id, "degradation", c->run_id, ratio, 0);
+	return alert_recover(db, series_id, "degradation", c->run_id, ratio,
+	    NAN, 0);
 }
 
 /* Metrics the collector adds to every scenario: judged for performance. */

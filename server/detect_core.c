@@ -195,11 +195,12 @@ judge(struct judgement *j, const struct detect_params *p,
 	j->spread = trimmed_sd(b, nb_in, j->centre);
 	floor_sd = log1p(p->noise_floor);
 	if ((int)nb_in < p->short_baseline) {
-		/* A few runs' spread is a guess: the series' history knows better. */
-		if (hist_sd > 0)
-			j->spread = hist_sd;
-		else if (j->spread < log1p(p->prior_noise))
-			j->spread = log1p(p->prior_noise);
+		/*
+		 * A few runs' spread is a guess, and a wild one when one of them
+		 * belongs to an earlier level: the series' history knows better,
+		 * else the prior.
+		 */
+		j->spread = hist_sd > 0 ? hist_sd : log1p(p->prior_noise);
 	}
 	if (j->spread < floor_sd)
 		j->spread = floor_sd;

@@ -383,11 +383,12 @@ struct alert_spec {
 int	alert_open(struct db *db, const struct alert_spec *a, int64_t *opened);
 /*
  * Resolves the series' open alerts of a kind once it has recovered: for
- * perf, when value is back within threshold of the alert's before value;
- * for the other kinds, whenever called (the condition is gone).
+ * perf, when the last two runs (value, value2; NAN while there is only
+ * one) are both back within threshold of the alert's before value; for
+ * the other kinds, whenever called (the condition is gone).
  */
 int	alert_recover(struct db *db, int64_t series_id, const char *kind,
-	    int64_t run_id, double value, double threshold);
+	    int64_t run_id, double value, double value2, double threshold);
 /* A user's change of state: acknowledged, resolved or invalid. */
 int	alert_set_state(json_t **out, struct db *db, int64_t id,
 	    const char *state, char *err, size_t errlen);
