@@ -9,15 +9,6 @@
 #include "server.h"
 #include "xmalloc.h"
 
-static void
-dbp_num(struct dbparams *p, double v)
-{
-	if (isfinite(v))
-		dbp_double(p, v);
-	else
-		dbp_str(p, NULL);
-}
-
 /* Recomputes an incident's state from its alerts: resolved when none is open. */
 static int
 incident_sync(struct db *db, int64_t alert_id)

@@ -17,10 +17,8 @@ admin_begin(struct db **db, json_t **body, struct request *r)
 	int rc;
 
 	*body = NULL;
-	if ((*db = dbpool_get(req_server(r)->pool, 5000)) == NULL) {
-		reply_status(r, BL_EUNAVAIL, "database unavailable");
+	if ((*db = req_db(r)) == NULL)
 		return -1;
-	}
 	if ((rc = auth_admin(r, *db)) < 0) {
 		reply_status(r, rc, "the admin token is required");
 		goto fail;

@@ -7,16 +7,6 @@
 #include "log.h"
 #include "server.h"
 
-static struct db *
-pooled(struct request *r)
-{
-	struct db *db = dbpool_get(req_server(r)->pool, 5000);
-
-	if (db == NULL)
-		reply_status(r, BL_EUNAVAIL, "database unavailable");
-	return db;
-}
-
 /* Resolves ?project= to an id (0 for all), or answers 404. */
 static int
 project_filter(int64_t *out, struct request *r, struct db *db)
@@ -66,7 +56,7 @@ api_alerts_list(struct request *r)
 	int rc;
 
 	if (!enum_valid(r, "state", states) || !enum_valid(r, "kind", kinds) ||
-	    (db = pooled(r)) == NULL)
+	    (db = req_db(r)) == NULL)
 		return;
 	if ((rc = auth_reader(r, db)) < 0)
 		reply_status(r, rc, "a token is required to read");
@@ -98,7 +88,7 @@ api_incidents_list(struct request *r)
 			return;
 		}
 	}
-	if (!enum_valid(r, "state", states) || (db = pooled(r)) == NULL)
+	if (!enum_valid(r, "state", states) || (db = req_db(r)) == NULL)
 		return;
 	if ((rc = auth_reader(r, db)) < 0)
 		reply_status(r, rc, "a token is required to read");
@@ -135,7 +125,7 @@ api_alert_patch(struct request *r)
 		reply_error(r, 404, "not_found", "no alert '%s'", sid);
 		return;
 	}
-	if ((db = pooled(r)) == NULL)
+	if ((db = req_db(r)) == NULL)
 		return;
 	if ((rc = auth_admin(r, db)) < 0) {
 		reply_status(r, rc, "the admin token is required");
@@ -185,7 +175,7 @@ api_project_patch(struct request *r)
 	char err[256], *text = NULL;
 	int rc;
 
-	if ((db = pooled(r)) == NULL)
+	if ((db = req_db(r)) == NULL)
 		return;
 	if ((rc = auth_admin(r, db)) < 0) {
 		reply_status(r, rc, "the admin token is required");

@@ -9,17 +9,6 @@
 #include "server.h"
 #include "xmalloc.h"
 
-/* Gets a pooled connection or answers 503; the caller puts it back. */
-static struct db *
-api_db(struct request *r)
-{
-	struct db *db = dbpool_get(req_server(r)->pool, 5000);
-
-	if (db == NULL)
-		reply_status(r, BL_EUNAVAIL, "database unavailable");
-	return db;
-}
-
 /* Parses the {} path parameter as a job id, or answers 404. */
 static int
 job_id_param(int64_t *out, struct request *r)
@@ -120,7 +109,7 @@ api_jobs_claim(struct request *r)
 	json_t *job = NULL;
 	int rc;
 
-	if ((db = api_db(r)) == NULL)
+	if ((db = req_db(r)) == NULL)
 		return;
 	if (req_state(r) == NULL && claim_begin(r, db) < 0)
 		goto out;
@@ -203,7 +192,7 @@ api_jobs_heartbeat(struct request *r)
 	struct db *db;
 	int rc;
 
-	if (job_id_param(&job_id, r) < 0 || (db = api_db(r)) == NULL)
+	if (job_id_param(&job_id, r) < 0 || (db = req_db(r)) == NULL)
 		return;
 	if (api_worker(&w, r, db) < 0 || (body = req_json_body(r)) == NULL ||
 	    body_attempt(&attempt, r, body) < 0)
@@ -235,7 +224,7 @@ api_jobs_fail(struct request *r)
 	char err[256];
 	int rc, retry = 0;
 
-	if (job_id_param(&job_id, r) < 0 || (db = api_db(r)) == NULL)
+	if (job_id_param(&job_id, r) < 0 || (db = req_db(r)) == NULL)
 		return;
 	if (api_worker(&w, r, db) < 0 || (body = req_json_body(r)) == NULL ||
 	    body_attempt(&attempt, r, body) < 0)
@@ -279,7 +268,7 @@ api_jobs_result(struct request *r)
 	char err[512];
 	int rc;
 
-	if (job_id_param(&job_id, r) < 0 || (db = api_db(r)) == NULL)
+	if (job_id_param(&job_id, r) < 0 || (db = req_db(r)) == NULL)
 		return;
 	if (api_worker(&w, r, db) < 0 || (body = req_json_body(r)) == NULL)
 		goto out;

@@ -20,13 +20,11 @@
 static struct db *
 read_begin(struct request *r)
 {
-	struct db *db = dbpool_get(req_server(r)->pool, 5000);
+	struct db *db = req_db(r);
 	int rc;
 
-	if (db == NULL) {
-		reply_status(r, BL_EUNAVAIL, "database unavailable");
+	if (db == NULL)
 		return NULL;
-	}
 	if ((rc = auth_reader(r, db)) < 0) {
 		reply_status(r, rc, "a token is required to read");
 		dbpool_put(req_server(r)->pool, db);

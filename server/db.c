@@ -1,6 +1,7 @@
 /* PostgreSQL access: the connection pool and thin query wrappers; the only file that calls libpq. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -274,6 +275,15 @@ dbp_double(struct dbparams *p, double v)
 	snprintf(p->store[p->n], sizeof(p->store[p->n]), "%.17g", v);
 	p->v[p->n] = p->store[p->n];
 	p->n++;
+}
+
+void
+dbp_num(struct dbparams *p, double v)
+{
+	if (isfinite(v))
+		dbp_double(p, v);
+	else
+		dbp_str(p, NULL);
 }
 
 int

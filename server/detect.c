@@ -248,18 +248,9 @@ store_verdict(struct db *db, int64_t series_id, int64_t run_id,
 	dbp_int(&p, run_id);
 	dbp_int(&p, commit_id);
 	dbp_str(&p, verdict_name(v));
-	if (r != NULL && isfinite(r->change))
-		dbp_double(&p, r->change * 100);
-	else
-		dbp_str(&p, NULL);
-	if (r != NULL && isfinite(r->z))
-		dbp_double(&p, r->z);
-	else
-		dbp_str(&p, NULL);
-	if (r != NULL && isfinite(r->p))
-		dbp_double(&p, r->p);
-	else
-		dbp_str(&p, NULL);
+	dbp_num(&p, r != NULL ? r->change * 100 : NAN);
+	dbp_num(&p, r != NULL ? r->z : NAN);
+	dbp_num(&p, r != NULL ? r->p : NAN);
 	dbp_int(&p, r != NULL ? (int64_t)r->baseline_n : 0);
 	dbp_str(&p, d);
 	rc = db_queryp(NULL, db, "INSERT INTO detections (series_id, run_id, "

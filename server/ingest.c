@@ -778,14 +778,8 @@ ingest_store(json_t **out, struct db *db, int64_t job_id,
 	dbp_int(&p, w->worker_id);
 	dbp_str(&p, env);
 	dbp_str(&p, res->build_log);
-	if (isnan(res->build_duration_s))
-		dbp_str(&p, NULL);
-	else
-		dbp_double(&p, res->build_duration_s);
-	if (isnan(res->duration_s))
-		dbp_str(&p, NULL);
-	else
-		dbp_double(&p, res->duration_s);
+	dbp_num(&p, res->build_duration_s);
+	dbp_num(&p, res->duration_s);
 	dbp_str(&p, info);
 	if ((rc = db_queryp(&q, db, "INSERT INTO runs (job_id, attempt, "
 	    "worker_id, environment, build_log, build_duration_s, duration_s, "

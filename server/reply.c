@@ -93,6 +93,16 @@ reply_no_content(struct request *r)
 	req_respond(r, 204, "application/json", "", 0);
 }
 
+struct db *
+req_db(struct request *r)
+{
+	struct db *db = dbpool_get(req_server(r)->pool, 5000);
+
+	if (db == NULL)
+		reply_status(r, BL_EUNAVAIL, "database unavailable");
+	return db;
+}
+
 json_t *
 req_json_body(struct request *r)
 {

@@ -61,6 +61,7 @@ struct dbparams {
 void	 dbp_str(struct dbparams *p, const char *s);	/* s borrowed; NULL = SQL NULL */
 void	 dbp_int(struct dbparams *p, int64_t v);
 void	 dbp_double(struct dbparams *p, double v);
+void	 dbp_num(struct dbparams *p, double v);	/* NAN or infinity = SQL NULL */
 
 int	 db_connect(struct db **out, const char *url);
 void	 db_close(struct db *db);
@@ -166,6 +167,8 @@ void	reply_error(struct request *r, int status, const char *code,
 void	reply_status(struct request *r, int rc, const char *msg);
 void	reply_db_error(struct request *r, struct db *db);
 void	reply_no_content(struct request *r);
+/* Lends a pooled connection, or answers 503 and returns NULL; dbpool_put() it. */
+struct db *req_db(struct request *r);
 /* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
 json_t	*req_json_body(struct request *r);
 
