@@ -1722,3 +1722,109 @@ stats_rng_lognormal(struct stats_rng *r, double mu, double sigma)
 {
 	return exp(stats_rng_normal(r, mu, sigma));
 }
+
+/*
+ * Paired differences: Wilcoxon's signed-rank test and its estimate
+ */
+
+static int
+cmp_abs(const void *a, const void *b)
+{
+	double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
+
+	return (x > y) - (x < y);
+}
+
+int
+stats_signed_rank(struct stats_signed_rank *out, const double *d, size_t n,
+    enum stats_alt alt)
+{
+	double *a, w = 0, cube = 0, mu, sigma, pg, pl, r, *cnt, total;
+	size_t i, j, k, m = 0, top;
+	bool ties = false;
+
+	if (out == NULL || check_sample(d, n, 1) < 0 ||
+	    (alt != STATS_TWO_SIDED && alt != STATS_X_GREATER &&
+	    alt != STATS_X_LESS))
+		return -1;
+	a = xreallocarray(NULL, n, sizeof(*a));
+	for (i = 0; i < n; i++)
+		if (d[i] != 0)
+			a[m++] = d[i];
+	memset(out, 0, sizeof(*out));
+	out->n = m;
+	if (m == 0) {
+		out->p = 1;
+		free(a);
+		return 0;
+	}
+	/* Sort by |d|, then give mid-ranks to runs of equal |d|. */
+	qsort(a, m, sizeof(*a), cmp_abs);
+	for (i = 0; i < m; i = k) {
+		for (k = i + 1; k < m && fabs(a[k]) == fabs(a[i]); k++)
+			;
+		r = ((double)i + 1 + (double)k) / 2;	/* mid-rank of i..k-1 */
+		if (k - i > 1) {
+			ties = true;
+			cube += pow((double)(k - i), 3) - (double)(k - i);
+		}
+		for (j = i; j < k; j++)
+			if (a[j] > 0)
+				w += r;
+	}
+	out->w = w;
+	top = m * (m + 1) / 2;
+	if (m <= STATS_SR_EXACT_MAX && !ties) {
+		/* cnt[s]: sign patterns of ranks 1..k whose positive ranks sum to s. */
+		cnt = xcalloc(top + 1, sizeof(*cnt));
+		cnt[0] = 1;
+		for (k = 1; k <= m; k++)
+			for (j = top; j >= k; j--)
+				cnt[j] += cnt[j - k];
+		total = ldexp(1, (int)m);
+		pg = pl = 0;
+		for (j = 0; j <= top; j++) {
+			if ((double)j >= w)
+				pg += cnt[j];
+			if ((double)j <= w)
+				pl += cnt[j];
+		}
+		pg /= total;
+		pl /= total;
+		free(cnt);
+		out->exact = true;
+	} else {
+		mu = (double)top / 2;
+		sigma = sqrt((double)m * (double)(m + 1) * (double)(2 * m + 1) /
+		    24 - cube / 48);
+		if (sigma > 0) {
+			pg = norm_upper((w - 0.5 - mu) / sigma);
+			pl = norm_upper((mu - w - 0.5) / sigma);
+		} else
+			pg = pl = 1;
+	}
+	out->p = alt == STATS_X_GREATER ? pg : alt == STATS_X_LESS ? pl :
+	    2 * fmin(pg, pl);
+	if (out->p > 1)
+		out->p = 1;
+	free(a);
+	return 0;
+}
+
+int
+stats_walsh_median(double *out, const double *d, size_t n)
+{
+	double *w;
+	size_t i, j, k = 0;
+	int rc;
+
+	if (out == NULL || check_sample(d, n, 1) < 0 || n > 4096)
+		return -1;
+	w = xreallocarray(NULL, n * (n + 1) / 2, sizeof(*w));
+	for (i = 0; i < n; i++)
+		for (j = i; j < n; j++)
+			w[k++] = d[i] / 2 + d[j] / 2;
+	rc = stats_median(out, w, k);
+	free(w);
+	return rc;
+}

@@ -307,6 +307,38 @@ int	stats_welch_test(struct stats_ttest *out, const double *x, size_t nx,
 	    const double *y, size_t ny, enum stats_alt alt);
 
 /*
+ * Wilcoxon signed-rank test of one sample of paired differences d (Wilcoxon,
+ * Biometrics Bulletin 1, 1945): H1 for STATS_X_GREATER is that d tends to
+ * be positive.  Zero differences are dropped (Wilcoxon's own treatment,
+ * scipy's zero_method="wilcox"); the |d| get mid-ranks; w = the sum of the
+ * ranks of the positive d.  exact = true when at most STATS_SR_EXACT_MAX
+ * differences remain and no two |d| are equal: p comes from the exact null
+ * distribution of w (each of the 2^n sign patterns equally likely, counted
+ * by a recursion over the ranks).  Otherwise from the normal approximation
+ * with continuity correction and the tie-corrected variance
+ * n (n + 1) (2n + 1) / 24 - sum (t^3 - t) / 48.  n is the number of
+ * non-zero differences; with none, p = 1.  Two-sided p = min(1, 2 min tail).
+ */
+#define STATS_SR_EXACT_MAX	50
+
+struct stats_signed_rank {
+	double	w;
+	double	p;
+	size_t	n;
+	bool	exact;
+};
+
+int	stats_signed_rank(struct stats_signed_rank *out, const double *d,
+	    size_t n, enum stats_alt alt);
+
+/*
+ * The one-sample Hodges-Lehmann estimate: the median of the n (n + 1) / 2
+ * Walsh averages (d[i] + d[j]) / 2, i <= j, the centre the signed-rank test
+ * estimates.  1 <= n <= 4096 (the averages are stored).
+ */
+int	stats_walsh_median(double *out, const double *d, size_t n);
+
+/*
  * Change points
  *
  * E-divisive with a t-test, as Hunter / Apache Otava compute it (Fleming

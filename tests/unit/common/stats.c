@@ -1371,6 +1371,56 @@ test_threads(void **state)
 	free(x);
 }
 
+/* Signed-rank p-values worked out by enumerating the 2^n sign patterns. */
+static void
+test_signed_rank(void **state)
+{
+	static const double all_up[] = { 1, 2, 3, 4, 5 };
+	static const double one_down[] = { -1, 2, 3, 4, 5 };
+	static const double zero[] = { 0, 1, -2, 3 };
+	static const double tied[] = { 1, 1, 2, -2, 3, 3, 3 };
+	static const double nothing[] = { 0, 0 };
+	struct stats_signed_rank sr;
+	double m;
+
+	(void)state;
+	assert_int_equal(stats_signed_rank(&sr, all_up, 5, STATS_X_GREATER), 0);
+	assert_true(sr.exact);
+	assert_float_equal(sr.w, 15, 1e-12);
+	assert_float_equal(sr.p, 1.0 / 32, 1e-12);
+	assert_int_equal(stats_signed_rank(&sr, all_up, 5, STATS_TWO_SIDED), 0);
+	assert_float_equal(sr.p, 2.0 / 32, 1e-12);
+	assert_int_equal(stats_signed_rank(&sr, all_up, 5, STATS_X_LESS), 0);
+	assert_float_equal(sr.p, 1, 1e-12);
+	assert_int_equal(stats_signed_rank(&sr, one_down, 5, STATS_X_GREATER), 0);
+	assert_float_equal(sr.w, 14, 1e-12);
+	assert_float_equal(sr.p, 2.0 / 32, 1e-12);
+	/* The zero is dropped: 3 differences, w = 1 + 3. */
+	assert_int_equal(stats_signed_rank(&sr, zero, 4, STATS_X_GREATER), 0);
+	assert_int_equal(sr.n, 3);
+	assert_float_equal(sr.w, 4, 1e-12);
+	assert_float_equal(sr.p, 3.0 / 8, 1e-12);
+	assert_int_equal(stats_signed_rank(&sr, zero, 4, STATS_TWO_SIDED), 0);
+	assert_float_equal(sr.p, 6.0 / 8, 1e-12);
+	/* Ties: mid-ranks, normal approximation with the tie correction. */
+	assert_int_equal(stats_signed_rank(&sr, tied, 7, STATS_X_GREATER), 0);
+	assert_false(sr.exact);
+	assert_float_equal(sr.w, 24.5, 1e-12);
+	assert_float_equal(sr.p, 0.04375185, 1e-7);	/* 1 - Phi(10 / sqrt(34.25)) */
+	assert_int_equal(stats_signed_rank(&sr, nothing, 2, STATS_X_GREATER), 0);
+	assert_int_equal(sr.n, 0);
+	assert_float_equal(sr.p, 1, 0);
+	assert_int_equal(stats_signed_rank(&sr, NULL, 2, STATS_X_GREATER), -1);
+
+	assert_int_equal(stats_walsh_median(&m, all_up, 3), 0);
+	assert_float_equal(m, 2, 1e-12);
+	assert_int_equal(stats_walsh_median(&m, (const double[]){ 1, 2, 9 }, 3),
+	    0);
+	assert_float_equal(m, 3.5, 1e-12);
+	assert_int_equal(stats_walsh_median(&m, (const double[]){ 0, 10 }, 2), 0);
+	assert_float_equal(m, 5, 1e-12);
+}
+
 int
 main(void)
 {
@@ -1396,6 +1446,7 @@ main(void)
 		cmocka_unit_test(test_edivisive_flat),
 		cmocka_unit_test(test_edivisive_multi),
 		cmocka_unit_test(test_bh),
+		cmocka_unit_test(test_signed_rank),
 		cmocka_unit_test(test_rng),
 		cmocka_unit_test(test_threads),
 	};
