@@ -11,23 +11,70 @@
 
 /* Recomputes an incident's state from its alerts: resolved when none is open. */
 static int
-incident_sync(struct db *db, int64_t alert_id)
+incident_sync_id(struct db *db, int64_t incident_id)
 {
 	struct dbparams p = { .n = 0 };
 
-	dbp_int(&p, alert_id);
+	dbp_int(&p, incident_id);
 	return db_queryp(NULL, db, "UPDATE incidents i SET state = CASE "
 	    "WHEN EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND "
 	    "a.state = 'open') THEN 'open' WHEN EXISTS (SELECT 1 FROM alerts a "
 	    "WHERE a.incident_id = i.id AND a.state = 'acknowledged') THEN "
 	    "'acknowledged' WHEN EXISTS (SELECT 1 FROM alerts a WHERE "
 	    "a.incident_id = i.id AND a.state = 'resolved') THEN 'resolved' "
-	    "ELSE 'invalid' END::alert_state, updated_at = now() WHERE i.id = "
-	    "(SELECT incident_id FROM alerts WHERE id = $1)", &p);
+	    "ELSE 'invalid' END::alert_state, updated_at = now() WHERE i.id = $1",
+	    &p);
+}
+
+/* The incident of an alert, or 0. */
+static int64_t
+incident_of(struct db *db, int64_t alert_id)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int64_t id = 0;
+
+	dbp_int(&p, alert_id);
+	if (db_queryp(&res, db, "SELECT incident_id FROM alerts WHERE id = $1",
+	    &p) == 0 && dbres_rows(res) == 1 && dbres_get(res, 0, 0) != NULL)
+		id = dbres_int(res, 0, 0);
+	dbres_free(res);
+	return id;
+}
+
+static int
+incident_sync(struct db *db, int64_t alert_id)
+{
+	return incident_sync_id(db, incident_of(db, alert_id));
+}
+
+/* The incident of a commit in the series' project, made if missing, e-mail pending. */
+static int
+incident_for(int64_t *out, struct db *db, int64_t series_id, int64_t commit_id)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int rc;
+
+	dbp_int(&p, series_id);
+	dbp_int(&p, commit_id);
+	if ((rc = db_queryp(&res, db, "INSERT INTO incidents (project_id, "
+	    "commit_id, mail_next_at) SELECT s.project_id, $2, now() + "
+	    "make_interval(secs => coalesce((SELECT (settings->>'mail_delay_s')"
+	    "::float8 FROM projects WHERE id = s.project_id), 0)) FROM series s "
+	    "WHERE s.id = $1 ON CONFLICT (project_id, commit_id) DO UPDATE SET "
+	    "updated_at = now(), state = CASE WHEN incidents.state IN "
+	    "('resolved', 'invalid') THEN 'open'::alert_state ELSE "
+	    "incidents.state END RETURNING id", &p)) < 0)
+		return rc;
+	*out = dbres_int(res, 0, 0);
+	dbres_free(res);
+	return 0;
 }
 
 int
-alert_open(struct db *db, const struct alert_spec *a, int64_t *opened)
+alert_open(struct db *db, const struct alert_spec *a, int64_t *opened,
+    int64_t *alert_id)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
@@ -35,6 +82,8 @@ alert_open(struct db *db, const struct alert_spec *a, int64_t *opened)
 	int64_t incident, alert;
 	int rc;
 
+	if (alert_id != NULL)
+		*alert_id = 0;
 	if (a->only_if_none_open) {
 		dbp_int(&p, a->series_id);
 		dbp_str(&p, a->kind);
@@ -49,28 +98,13 @@ alert_open(struct db *db, const struct alert_spec *a, int64_t *opened)
 			goto out;
 	}
 	/* The incident of the bad commit in this series' project. */
-	p.n = 0;
-	dbp_int(&p, a->series_id);
-	dbp_int(&p, a->bad_commit_id);
-	if ((rc = db_queryp(&res, db, "INSERT INTO incidents (project_id, "
-	    "commit_id, mail_next_at) SELECT s.project_id, $2, now() + "
-	    "make_interval(secs => coalesce((SELECT (settings->>'mail_delay_s')"
-	    "::float8 FROM projects WHERE id = s.project_id), 0)) FROM series s "
-	    "WHERE s.id = $1 ON CONFLICT (project_id, commit_id) DO UPDATE SET "
-	    "updated_at = now(), state = CASE WHEN incidents.state IN "
-	    "('resolved', 'invalid') THEN 'open'::alert_state ELSE "
-	    "incidents.state END RETURNING id", &p)) < 0)
+	if ((rc = incident_for(&incident, db, a->series_id,
+	    a->bad_commit_id)) < 0)
 		goto out;
-	incident = dbres_int(res, 0, 0);
-	dbres_free(res);
-	res = NULL;
 	p.n = 0;
 	dbp_int(&p, a->series_id);
 	dbp_str(&p, a->kind);
-	if (a->good_commit_id > 0)
-		dbp_int(&p, a->good_commit_id);
-	else
-		dbp_str(&p, NULL);
+	dbp_id(&p, a->good_commit_id);
 	dbp_int(&p, a->bad_commit_id);
 	dbp_num(&p, a->before);
 	dbp_num(&p, a->after);
@@ -89,6 +123,8 @@ alert_open(struct db *db, const struct alert_spec *a, int64_t *opened)
 	if (dbres_rows(res) == 1) {
 		alert = dbres_int(res, 0, 0);
 		(*opened)++;
+		if (alert_id != NULL)
+			*alert_id = alert;
 		log_info("alert %" PRId64 ": %s on series %" PRId64 ", change "
 		    "%.1f%% (incident %" PRId64 ")", alert, a->kind, a->series_id,
 		    a->change_pct, incident);
@@ -100,6 +136,113 @@ out:
 	dbres_free(res);
 	free(details);
 	return rc;
+}
+
+int
+alert_detail(struct db *db, int64_t alert_id, const char *key, json_t *val)
+{
+	struct dbparams p = { .n = 0 };
+	char *text = jsonx_dump(val);
+	int rc;
+
+	dbp_int(&p, alert_id);
+	dbp_str(&p, key);
+	dbp_str(&p, text);
+	rc = db_queryp(NULL, db, "UPDATE alerts SET details = details || "
+	    "jsonb_build_object($2::text, $3::jsonb), updated_at = now() WHERE "
+	    "id = $1", &p);
+	free(text);
+	return rc;
+}
+
+int
+alert_overturn(struct db *db, int64_t alert_id, json_t *confirmation)
+{
+	struct dbparams p = { .n = 0 };
+	int64_t incident = incident_of(db, alert_id);
+	int rc;
+
+	if ((rc = alert_detail(db, alert_id, "confirmation", confirmation)) < 0)
+		return rc;
+	dbp_int(&p, alert_id);
+	if ((rc = db_queryp(NULL, db, "UPDATE alerts SET state = 'invalid', "
+	    "resolved_by = 'overturned', investigating = false WHERE id = $1",
+	    &p)) < 0 || (rc = incident_sync_id(db, incident)) < 0)
+		return rc;
+	log_info("alert %" PRId64 " overturned by its confirmation runs",
+	    alert_id);
+	p.n = 0;
+	dbp_int(&p, incident);
+	/* An incident of overturned alerts alone is nobody's news. */
+	return db_queryp(NULL, db, "UPDATE incidents SET mail_state = 'none', "
+	    "mail_error = 'every alert of it was overturned by its "
+	    "confirmation' WHERE id = $1 AND state = 'invalid' AND mail_state = "
+	    "'pending'", &p);
+}
+
+int
+alert_move(struct db *db, int64_t alert_id, int64_t good, int64_t bad,
+    const char *key, json_t *val)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int64_t series, old = incident_of(db, alert_id), incident, dup = 0;
+	int rc, same;
+
+	if ((rc = alert_detail(db, alert_id, key, val)) < 0)
+		return rc;
+	dbp_int(&p, alert_id);
+	dbp_int(&p, bad);
+	if ((rc = db_queryp(&res, db, "SELECT a.series_id, a.bad_commit_id = "
+	    "$2, (SELECT d.id FROM alerts d WHERE d.series_id = a.series_id AND "
+	    "d.kind = a.kind AND d.bad_commit_id = $2 AND d.id <> a.id) FROM "
+	    "alerts a WHERE a.id = $1", &p)) < 0)
+		return rc;
+	if (dbres_rows(res) != 1) {
+		dbres_free(res);
+		return BL_ENOTFOUND;
+	}
+	series = dbres_int(res, 0, 0);
+	same = dbres_bool(res, 0, 1);
+	if (dbres_get(res, 0, 2) != NULL)
+		dup = dbres_int(res, 0, 2);
+	dbres_free(res);
+	if (dup > 0) {
+		/* The same change was alerted at that commit already. */
+		p.n = 0;
+		dbp_int(&p, alert_id);
+		dbp_int(&p, dup);
+		if ((rc = db_queryp(NULL, db, "UPDATE alerts SET state = "
+		    "'invalid', resolved_by = 'duplicate', investigating = false, "
+		    "details = details || jsonb_build_object('duplicate_of', "
+		    "$2::bigint) WHERE id = $1", &p)) < 0)
+			return rc;
+		return incident_sync_id(db, old);
+	}
+	if (same)
+		incident = old;
+	else if ((rc = incident_for(&incident, db, series, bad)) < 0)
+		return rc;
+	p.n = 0;
+	dbp_int(&p, alert_id);
+	dbp_id(&p, good);
+	dbp_int(&p, bad);
+	dbp_int(&p, incident);
+	if ((rc = db_queryp(NULL, db, "UPDATE alerts SET good_commit_id = $2, "
+	    "bad_commit_id = $3, incident_id = $4, investigating = false, "
+	    "updated_at = now() WHERE id = $1", &p)) < 0 ||
+	    (rc = incident_sync_id(db, incident)) < 0 || same)
+		return rc;
+	log_info("alert %" PRId64 " moved to its first bad commit (incident %"
+	    PRId64 ")", alert_id, incident);
+	/* The incident it leaves: gone if empty and unmailed, else recomputed. */
+	p.n = 0;
+	dbp_int(&p, old);
+	if ((rc = db_queryp(NULL, db, "DELETE FROM incidents i WHERE id = $1 "
+	    "AND mail_state = 'pending' AND NOT EXISTS (SELECT 1 FROM alerts a "
+	    "WHERE a.incident_id = i.id)", &p)) < 0)
+		return rc;
+	return incident_sync_id(db, old);
 }
 
 int
@@ -176,7 +319,9 @@ alert_set_state(json_t **out, struct db *db, int64_t id, const char *state,
 	"bc.author_name, 'message', bc.message, 'before', a.before_value, " \
 	"'after', a.after_value, 'change_pct', a.change_pct, 'p_value', " \
 	"a.p_value, 'run_id', a.run_id, 'details', a.details, 'resolved_by', " \
-	"a.resolved_by, 'created_at', a.created_at, 'updated_at', " \
+	"a.resolved_by, 'investigation_id', a.investigation_id, " \
+	"'investigating', a.investigating, 'created_at', a.created_at, " \
+	"'updated_at', " \
 	"a.updated_at)"
 #define ALERT_FROM \
 	"FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects p ON " \

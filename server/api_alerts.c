@@ -70,9 +70,13 @@ api_alerts_list(struct request *r)
 	dbpool_put(req_server(r)->pool, db);
 }
 
-/* GET /api/v1/incidents?project=&state= and /api/v1/incidents/{id} */
-void
-api_incidents_list(struct request *r)
+typedef int (*lister_fn)(json_t **, struct db *, int64_t, const char *,
+    int64_t);
+
+/* GET a list filtered by ?project=&state=, or with an {id} one item of it. */
+static void
+list_or_one(struct request *r, const char *what,
+    const char *const *state_values, lister_fn list)
 {
 	const char *sid = req_param(r, 0);
 	int64_t project, id = 0;
@@ -84,21 +88,20 @@ api_incidents_list(struct request *r)
 	if (sid != NULL) {
 		id = strtoll(sid, &end, 10);
 		if (*end != '\0' || id <= 0) {
-			reply_error(r, 404, "not_found", "no incident '%s'", sid);
+			reply_error(r, 404, "not_found", "no %s '%s'", what, sid);
 			return;
 		}
 	}
-	if (!enum_valid(r, "state", states) || (db = req_db(r)) == NULL)
+	if (!enum_valid(r, "state", state_values) || (db = req_db(r)) == NULL)
 		return;
 	if ((rc = auth_reader(r, db)) < 0)
 		reply_status(r, rc, "a token is required to read");
 	else if (project_filter(&project, r, db) == 0) {
-		if (alert_incidents(&out, db, project, req_query(r, "state"),
-		    id) < 0)
+		if (list(&out, db, project, req_query(r, "state"), id) < 0)
 			reply_db_error(r, db);
 		else if (id > 0 && json_array_size(out) == 0) {
 			json_decref(out);
-			reply_error(r, 404, "not_found", "no incident '%s'", sid);
+			reply_error(r, 404, "not_found", "no %s '%s'", what, sid);
 		} else if (id > 0) {
 			reply_json(r, 200, json_incref(json_array_get(out, 0)));
 			json_decref(out);
@@ -106,6 +109,24 @@ api_incidents_list(struct request *r)
 			reply_json(r, 200, out);
 	}
 	dbpool_put(req_server(r)->pool, db);
+}
+
+/* GET /api/v1/incidents?project=&state= and /api/v1/incidents/{id} */
+void
+api_incidents_list(struct request *r)
+{
+	list_or_one(r, "incident", states, alert_incidents);
+}
+
+/* GET /api/v1/investigations?project=&state= and /api/v1/investigations/{id} */
+void
+api_investigations_list(struct request *r)
+{
+	static const char *const inv_states[] = {
+		"confirming", "bisecting", "done", "overturned", "failed", NULL
+	};
+
+	list_or_one(r, "investigation", inv_states, investigate_list);
 }
 
 /* PATCH /api/v1/alerts/{id} {"state": "acknowledged"|"resolved"|"invalid"|"open"} */

@@ -125,7 +125,8 @@ api_jobs_claim(struct request *r)
 		st->waiter = queue_wait_register(st->queue, r,
 		    st->worker.target_id, st->deadline_ms);
 		rc = queue_claim(&job, db, &st->worker,
-		    (int)srv->settings->lease_seconds);
+		    (int)srv->settings->lease_seconds,
+		    (int)srv->settings->queue_aging_s);
 		if (rc == 0) {
 			log_info("job %" PRId64 " claimed by worker %" PRId64
 			    " (attempt %" PRId64 ")",

@@ -32,6 +32,8 @@ background_main(void *arg)
 		/* Every waiting run first, so an incident holds all its alerts. */
 		while (!bg->stop && (rc = detect_next(db)) == 1)
 			busy = 1;
+		if (!bg->stop && rc >= 0 && investigate_next(db) == 1)
+			busy = 1;
 		if (!bg->stop && notify_next(db, s) == 1)
 			busy = 1;
 		if (rc == BL_EUNAVAIL) {

@@ -286,6 +286,15 @@ dbp_num(struct dbparams *p, double v)
 		dbp_str(p, NULL);
 }
 
+void
+dbp_id(struct dbparams *p, int64_t id)
+{
+	if (id > 0)
+		dbp_int(p, id);
+	else
+		dbp_str(p, NULL);
+}
+
 int
 db_copy_begin(struct db *db, const char *sql)
 {

@@ -28,6 +28,7 @@ struct run_ctx {
 	json_t		*settings;	/* the project's; owned */
 	char		*reference;	/* the project's pinned commit, or NULL */
 	json_t		*suspect;	/* reasons this run is suspect */
+	int64_t		 investigation;	/* the run measures an investigation's step */
 };
 
 static double
@@ -38,15 +39,22 @@ setting_num(const struct run_ctx *c, const char *key, double def)
 	return json_is_number(v) ? json_number_value(v) : def;
 }
 
-/* The threshold of a metric: settings.thresholds[metric], else settings.threshold. */
+double
+detect_threshold(json_t *settings, const char *metric)
+{
+	json_t *v = json_object_get(json_object_get(settings, "thresholds"),
+	    metric);
+
+	if (json_is_number(v))
+		return json_number_value(v);
+	v = json_object_get(settings, "threshold");
+	return json_is_number(v) ? json_number_value(v) : 0.10;
+}
+
 static double
 threshold_for(const struct run_ctx *c, const char *metric)
 {
-	json_t *v = json_object_get(json_object_get(c->settings, "thresholds"),
-	    metric);
-
-	return json_is_number(v) ? json_number_value(v) :
-	    setting_num(c, "threshold", 0.10);
+	return detect_threshold(c->settings, metric);
 }
 
 static int
@@ -61,7 +69,8 @@ load_run(struct run_ctx *c, struct db *db, int64_t run_id)
 	dbp_int(&p, run_id);
 	if ((rc = db_queryp(&res, db, "SELECT j.project_id, j.target_id, "
 	    "j.commit_id, r.environment, r.info, pr.settings, "
-	    "pr.reference_commit FROM runs r JOIN jobs j ON j.id = r.job_id "
+	    "pr.reference_commit, coalesce(j.investigation_id, 0) FROM runs r "
+	    "JOIN jobs j ON j.id = r.job_id "
 	    "JOIN projects pr ON pr.id = j.project_id WHERE r.id = $1", &p)) < 0)
 		return rc;
 	if (dbres_rows(res) != 1) {
@@ -76,6 +85,7 @@ load_run(struct run_ctx *c, struct db *db, int64_t run_id)
 	c->settings = json_loads(dbres_get(res, 0, 5), 0, NULL);
 	if (dbres_get(res, 0, 6) != NULL)
 		c->reference = xstrdup(dbres_get(res, 0, 6));
+	c->investigation = dbres_int(res, 0, 7);
 	c->suspect = json_array();
 	dbres_free(res);
 	return 0;
@@ -156,6 +166,18 @@ check_suspect(struct run_ctx *c, struct db *db)
 	return rc;
 }
 
+/* Opens an alert and, when it opened one, its investigation. */
+static int
+open_alert(struct db *db, const struct alert_spec *a, int64_t *alerts)
+{
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = alert_open(db, a, alerts, &id)) == 0 && id > 0)
+		rc = investigate_alert(db, id);
+	return rc;
+}
+
 /* One point of a series' history as the detector sees it. */
 struct hist_row {
 	int64_t	run_id;
@@ -193,7 +215,8 @@ load_history(struct detect_point **pts, struct hist_row **rows, size_t *n,
 	if ((rc = db_queryp(&res, db, "SELECT * FROM (SELECT p.run_id, "
 	    "p.commit_id, p.value, p.samples, d.verdict, cardinality(r.suspect) "
 	    "> 0, p.run_id = s.baseline_from_run, p.run_id = $2 AS this "
-	    "FROM points p JOIN runs r ON r.id = p.run_id JOIN series s ON "
+	    "FROM points p JOIN runs r ON r.id = p.run_id JOIN jobs j ON j.id = "
+	    "r.job_id AND j.investigation_id IS NULL JOIN series s ON "
 	    "s.id = p.series_id LEFT JOIN detections d ON d.series_id = "
 	    "p.series_id AND d.run_id = p.run_id WHERE p.series_id = $1 AND "
 	    "(p.run_id = $2 OR r.detected_at IS NOT NULL) ORDER BY p.run_id = $2 "
@@ -358,7 +381,7 @@ history_changes(struct run_ctx *c, struct db *db, int64_t series_id,
 		a.p_value = cps[ncp - 1].p;
 		a.details = json_pack("{s:s,s:I}", "source", "e-divisive",
 		    "runs_after", (json_int_t)(k - cps[ncp - 1].index));
-		rc = alert_open(db, &a, alerts);
+		rc = open_alert(db, &a, alerts);
 		json_decref(a.details);
 	}
 out:
@@ -422,6 +445,35 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 		    "baseline_from_run = $2 WHERE id = $1", &p)) < 0)
 			goto out;
 	}
+	if (h[n - 1].verdict == V_SUSPECT && r.change >= prm.threshold *
+	    prm.suspect_frac && investigate_wanted(c->settings)) {
+		/*
+		 * A run well off in the bad direction: rather than wait for
+		 * the next push to confirm it, re-run it against the last
+		 * good commit now (an alert under investigation, not mailed).
+		 */
+		for (i = n - 1; i-- > epoch;)
+			if (!h[i].excluded && h[i].verdict != V_SUSPECT)
+				break;
+		memset(&a, 0, sizeof(a));
+		a.series_id = series_id;
+		a.kind = "perf";
+		a.run_id = c->run_id;
+		a.bad_commit_id = c->commit_id;
+		a.good_commit_id = i < n - 1 && i >= epoch ? rows[i].commit_id : 0;
+		a.before = level_between(h, epoch, n - 1);
+		a.after = h[n - 1].value;
+		a.change_pct = r.change * 100;
+		a.p_value = r.p;
+		a.only_if_none_open = 1;
+		a.details = json_pack("{s:s,s:f,s:I}", "source", "suspect",
+		    "z", r.z, "baseline_runs", (json_int_t)r.baseline_n);
+		if (a.good_commit_id > 0 && a.good_commit_id != a.bad_commit_id)
+			rc = open_alert(db, &a, alerts);
+		json_decref(a.details);
+		if (rc < 0)
+			goto out;
+	}
 	if (r.verdict == V_REGRESSION) {
 		base = json_array();
 		for (i = epoch; i < r.change_at; i++)
@@ -447,7 +499,7 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 		    (json_int_t)(n - r.change_at), "baseline_commits", base,
 		    "suspect_runs", suspects_between(h, rows, epoch, n));
 		base = NULL;
-		rc = alert_open(db, &a, alerts);
+		rc = open_alert(db, &a, alerts);
 		json_decref(a.details);
 	} else {
 		/*
@@ -507,9 +559,10 @@ previous_commit(struct db *db, int64_t series_id, int64_t run_id)
 	dbp_int(&p, series_id);
 	dbp_int(&p, run_id);
 	if (db_queryp(&res, db, "SELECT p.commit_id FROM points p JOIN runs r "
-	    "ON r.id = p.run_id WHERE p.series_id = $1 AND p.run_id <> $2 AND "
-	    "r.detected_at IS NOT NULL ORDER BY p.commit_id DESC, p.run_id DESC "
-	    "LIMIT 1", &p) == 0 && dbres_rows(res) == 1)
+	    "ON r.id = p.run_id JOIN jobs j ON j.id = r.job_id WHERE "
+	    "p.series_id = $1 AND p.run_id <> $2 AND r.detected_at IS NOT NULL "
+	    "AND j.investigation_id IS NULL ORDER BY p.commit_id DESC, "
+	    "p.run_id DESC LIMIT 1", &p) == 0 && dbres_rows(res) == 1)
 		id = dbres_int(res, 0, 0);
 	dbres_free(res);
 	return id;
@@ -518,7 +571,7 @@ previous_commit(struct db *db, int64_t series_id, int64_t run_id)
 /*
  * Opens an alert of a kind judged within one run (leak, accuracy,
  * degradation) unless one is already open on the series: the condition
- * persisting over later commits is the same alert.
+ * persisting over later commits is the same alert.  Steals details.
  */
 static int
 open_condition(struct run_ctx *c, struct db *db, int64_t series_id,
@@ -541,7 +594,8 @@ open_condition(struct run_ctx *c, struct db *db, int64_t series_id,
 	a.p_value = p_value;
 	a.details = details;	/* a leak has no before: its after is bytes/request */
 	a.only_if_none_open = 1;
-	rc = alert_open(db, &a, alerts);
+	rc = open_alert(db, &a, alerts);
+	json_decref(details);
 	return rc;
 }
 
@@ -550,9 +604,9 @@ open_condition(struct run_ctx *c, struct db *db, int64_t series_id,
  * growth over the run above 1% of the steady RSS, and a significant upward
  * trend (Mann-Kendall, one-sided p < 0.001, from the worker's info).
  */
+/* Whether the run leaks, by the rule below; the figures for the alert go in d. */
 static int
-detect_leak(struct run_ctx *c, struct db *db, int64_t series_id, double slope,
-    int64_t *alerts)
+leak_found(struct run_ctx *c, struct db *db, double slope, json_t **d)
 {
 	json_t *ml = json_object_get(c->info, "memory_leak");
 	json_t *params = json_object_get(ml, "params");
@@ -566,19 +620,32 @@ detect_leak(struct run_ctx *c, struct db *db, int64_t series_id, double slope,
 	double warm = json_number_value(json_object_get(params,
 	    "warmup_fraction"));
 	double growth = slope * requests * (1 - warm);
-	int leak, rc = 0;
 
 	if (json_object_get(ml, "mann_kendall_p_increasing") == NULL)
 		mk_p = 1;
-	leak = slope >= min_slope && isfinite(steady) && growth > frac * steady &&
+	if (d != NULL)
+		*d = json_pack("{s:f,s:f,s:f,s:f}", "bytes_per_request", slope,
+		    "growth_bytes", growth, "steady_rss_bytes", isfinite(steady) ?
+		    steady : 0, "mann_kendall_p", mk_p);
+	return slope >= min_slope && isfinite(steady) && growth > frac * steady &&
 	    mk_p < 0.001;
-	if (leak)
-		rc = open_condition(c, db, series_id, "leak", NAN, slope, mk_p, json_pack("{s:f,s:f,s:f,s:f}", "bytes_per_request",
-		    slope, "growth_bytes", growth, "steady_rss_bytes", steady,
-		    "mann_kendall_p", mk_p), alerts);
+}
+
+static int
+detect_leak(struct run_ctx *c, struct db *db, int64_t series_id, double slope,
+    int64_t *alerts)
+{
+	json_t *d = NULL;
+	int rc;
+
+	if (leak_found(c, db, slope, &d))
+		rc = open_condition(c, db, series_id, "leak", NAN, slope,
+		    json_number_value(json_object_get(d, "mann_kendall_p")),
+		    json_incref(d), alerts);
 	else
 		rc = alert_recover(db, series_id, "leak", c->run_id, slope, NAN,
 		    0);
+	json_decref(d);
 	return rc;
 }
 
@@ -646,9 +713,10 @@ detect_accuracy(struct run_ctx *c, struct db *db, int64_t series_id,
 	p.n = 1;
 	dbp_int(&p, c->run_id);
 	if ((rc = db_queryp(&res, db, "SELECT p.value FROM points p JOIN runs r "
-	    "ON r.id = p.run_id WHERE p.series_id = $1 AND p.run_id <> $2 AND "
-	    "r.detected_at IS NOT NULL AND cardinality(r.suspect) = 0 ORDER BY "
-	    "p.commit_id DESC, p.run_id DESC LIMIT 5", &p)) < 0)
+	    "ON r.id = p.run_id JOIN jobs j ON j.id = r.job_id WHERE "
+	    "p.series_id = $1 AND p.run_id <> $2 AND r.detected_at IS NOT NULL "
+	    "AND cardinality(r.suspect) = 0 AND j.investigation_id IS NULL "
+	    "ORDER BY p.commit_id DESC, p.run_id DESC LIMIT 5", &p)) < 0)
 		return rc;
 	if (dbres_rows(res) > 0) {
 		v = xreallocarray(NULL, (size_t)dbres_rows(res), sizeof(*v));
@@ -730,6 +798,13 @@ detect_run(struct db *db, int64_t run_id, int64_t *alerts)
 	*alerts = 0;
 	if ((rc = load_run(&c, db, run_id)) < 0)
 		return rc;
+	if (c.investigation > 0) {
+		/* Judged by its investigation, kept out of the routine. */
+		dbp_int(&p, run_id);
+		rc = db_queryp(NULL, db, "UPDATE runs SET detected_at = now() "
+		    "WHERE id = $1", &p);
+		goto out;
+	}
 	dbp_int(&p, c.project_id);
 	/* One project's runs are judged one at a time, whichever server. */
 	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
@@ -751,6 +826,52 @@ detect_run(struct db *db, int64_t run_id, int64_t *alerts)
 		    "WHERE id = $1", &p);
 out:
 	dbres_free(pts);
+	free_run(&c);
+	return rc;
+}
+
+int
+detect_condition(struct db *db, int64_t run_id, int64_t series_id,
+    const char *kind, int64_t ref_commit_id, double *value)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	struct run_ctx c;
+	double ref = NAN, abs_tol, rel_tol;
+	char metric[128];
+	int higher, rc;
+
+	if ((rc = load_run(&c, db, run_id)) < 0)
+		return rc;
+	dbp_int(&p, run_id);
+	dbp_int(&p, series_id);
+	dbp_int(&p, ref_commit_id);
+	if ((rc = db_queryp(&res, db, "SELECT p.value, s.metric, s.direction = "
+	    "'higher', (SELECT q.value FROM points q WHERE q.series_id = $2 AND "
+	    "q.commit_id = $3 ORDER BY q.run_id DESC LIMIT 1) FROM points p JOIN "
+	    "series s ON s.id = p.series_id WHERE p.run_id = $1 AND "
+	    "p.series_id = $2", &p)) < 0)
+		goto out;
+	if (dbres_rows(res) != 1) {
+		rc = BL_ENOTFOUND;
+		goto out;
+	}
+	*value = dbres_double(res, 0, 0);
+	snprintf(metric, sizeof(metric), "%s", dbres_get(res, 0, 1));
+	higher = dbres_bool(res, 0, 2);
+	if (dbres_get(res, 0, 3) != NULL)
+		ref = dbres_double(res, 0, 3);
+	if (strcmp(kind, "leak") == 0)
+		rc = leak_found(&c, db, *value, NULL);
+	else if (strcmp(kind, "accuracy") == 0) {
+		accuracy_tolerance(&c, metric, &abs_tol, &rel_tol);
+		rc = accuracy_excess(*value, ref, higher, abs_tol, rel_tol) > 1;
+	} else if (strcmp(kind, "degradation") == 0)
+		rc = *value < 1 - setting_num(&c, "degradation", 0.10);
+	else
+		rc = BL_EINVAL;
+out:
+	dbres_free(res);
 	free_run(&c);
 	return rc;
 }

@@ -25,6 +25,43 @@ change_text(char *out, size_t len, json_t *a)
 		snprintf(out, len, "changed");
 }
 
+/* An alert overturned or merged into another: not news. */
+static int
+invalid(json_t *a)
+{
+	const char *st = json_string_value(json_object_get(a, "state"));
+
+	return st != NULL && strcmp(st, "invalid") == 0;
+}
+
+/* How the alert was confirmed and bisected, indented under it. */
+static void
+investigation_text(struct buf *body, json_t *details)
+{
+	json_t *c = json_object_get(details, "confirmation");
+	json_t *b = json_object_get(details, "bisection");
+	const char *state = json_string_value(json_object_get(c, "state"));
+
+	if (state != NULL && strcmp(state, "confirmed") == 0)
+		buf_addf(body, "            confirmed by %" PRId64 " interleaved "
+		    "re-runs against %.12s: %+.1f%%, p = %.2g\n",
+		    (int64_t)json_integer_value(json_object_get(c, "pairs")),
+		    json_string_value(json_object_get(c, "reference")),
+		    json_number_value(json_object_get(c, "change_pct")),
+		    json_number_value(json_object_get(c, "p_value")));
+	else if (state != NULL && strcmp(state, "failed") == 0)
+		buf_addf(body, "            not confirmed: %s\n",
+		    json_string_value(json_object_get(c, "reason")));
+	state = json_string_value(json_object_get(b, "state"));
+	if (state != NULL && strcmp(state, "done") == 0)
+		buf_addf(body, "            bisected in %" PRId64 " round(s) "
+		    "between %.12s and %.12s: first bad commit %.12s\n",
+		    (int64_t)json_integer_value(json_object_get(b, "rounds")),
+		    json_string_value(json_object_get(b, "good")),
+		    json_string_value(json_object_get(b, "bad")),
+		    json_string_value(json_object_get(b, "first_bad")));
+}
+
 /*
  * Writes the subject and body of an incident's message.  The subject
  * names the project, the commit and the worst change; the body every
@@ -46,6 +83,8 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 	    "active_targets"));
 
 	json_array_foreach(alerts, i, a) {
+		if (invalid(a))
+			continue;
 		v = fabs(json_number_value(json_object_get(a, "change_pct")));
 		if (strcmp(json_string_value(json_object_get(a, "kind")),
 		    "leak") == 0)
@@ -75,6 +114,8 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 	buf_addf(body, ")%s\n\n", (int64_t)nt >= active && active > 1 ?
 	    ": every target" : (int64_t)nt < active ? ": not every target" : "");
 	json_array_foreach(alerts, i, a) {
+		if (invalid(a))
+			continue;
 		change_text(ch, sizeof(ch), a);
 		buf_addf(body, "%-11s %s/%s on %s: %.6g -> %.6g %s (%s)",
 		    json_string_value(json_object_get(a, "kind")),
@@ -98,6 +139,7 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 		    "details"), "suspect_runs")) > 0)
 			buf_addstr(body, "; suspect runs were set aside");
 		buf_addstr(body, "\n");
+		investigation_text(body, json_object_get(a, "details"));
 	}
 	buf_addf(body, "\nDashboard: %s/#/incidents/%" PRId64 "\n", public_url,
 	    (int64_t)json_integer_value(json_object_get(inc, "id")));
@@ -143,6 +185,8 @@ notify_next(struct db *db, const struct settings *s)
 	if ((rc = db_queryp(&res, db, "SELECT i.id, i.project_id, "
 	    "i.mail_attempts, p.settings->'subscribers' FROM incidents i JOIN "
 	    "projects p ON p.id = i.project_id WHERE i.mail_state = 'pending' "
+	    "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id "
+	    "AND a.investigating) AND i.state <> 'invalid' "
 	    "AND i.mail_next_at <= now() AND i.updated_at <= now() - "
 	    "make_interval(secs => $1) ORDER BY i.id LIMIT 1 FOR UPDATE OF i "
 	    "SKIP LOCKED", &p)) < 0)

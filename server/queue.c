@@ -52,11 +52,13 @@ queue_enqueue(int64_t *out, struct db *db, const struct job_spec *spec,
 	dbp_int(&p, spec->priority);
 	dbp_int(&p, spec->max_attempts > 0 ? spec->max_attempts :
 	    default_max_attempts);
+	dbp_id(&p, spec->investigation_id);
+	dbp_id(&p, spec->pinned_worker_id);
 	rc = db_queryp(&res, db, "INSERT INTO jobs (project_id, commit_id, "
 	    "target_id, branch, scenarios, params, reason, priority, "
-	    "max_attempts) VALUES ($1, $2, $3, $4, ARRAY(SELECT "
-	    "json_array_elements_text($5::json)), $6::jsonb, $7::job_reason, "
-	    "$8, $9) RETURNING id", &p);
+	    "max_attempts, investigation_id, pinned_worker_id) VALUES ($1, $2, "
+	    "$3, $4, ARRAY(SELECT json_array_elements_text($5::json)), "
+	    "$6::jsonb, $7::job_reason, $8, $9, $10, $11) RETURNING id", &p);
 	free(scen);
 	free(params);
 	if (rc < 0)
@@ -118,7 +120,7 @@ queue_reason_valid(const char *reason)
 
 int
 queue_claim(json_t **out, struct db *db, const struct worker_ident *w,
-    int lease_seconds)
+    int lease_seconds, int aging_s)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
@@ -128,14 +130,28 @@ queue_claim(json_t **out, struct db *db, const struct worker_ident *w,
 	dbp_int(&p, w->target_id);
 	dbp_int(&p, w->worker_id);
 	dbp_int(&p, lease_seconds);
+	dbp_int(&p, aging_s > 0 ? aging_s : 1);
+	/*
+	 * A target's queue is short (its jobs of the last hours), so the
+	 * aged priority is computed over it rather than read from an index.
+	 */
 	rc = db_queryp(&res, db,
 	    "WITH next AS (SELECT id FROM jobs WHERE state = 'queued' AND "
-	    "  target_id = $1 ORDER BY priority DESC, id LIMIT 1 "
+	    "  target_id = $1 AND (pinned_worker_id IS NULL OR "
+	    "  pinned_worker_id = $2) ORDER BY priority + floor(extract(epoch "
+	    "  FROM now() - created_at) / $4) DESC, id LIMIT 1 "
 	    "  FOR UPDATE SKIP LOCKED), "
 	    "claimed AS (UPDATE jobs j SET state = 'running', worker_id = $2, "
 	    "  attempt = j.attempt + 1, started_at = now(), "
 	    "  lease_expires_at = now() + make_interval(secs => $3) "
-	    "  FROM next WHERE j.id = next.id RETURNING j.*) "
+	    "  FROM next WHERE j.id = next.id RETURNING j.*), "
+	    "pin AS (UPDATE jobs j SET pinned_worker_id = $2 FROM claimed c "
+	    "  WHERE c.investigation_id IS NOT NULL AND j.investigation_id = "
+	    "  c.investigation_id AND j.state = 'queued' AND "
+	    "  j.pinned_worker_id IS NULL RETURNING j.id), "
+	    "inv AS (UPDATE investigations i SET worker_id = $2 FROM claimed c "
+	    "  WHERE i.id = c.investigation_id AND i.worker_id IS NULL "
+	    "  RETURNING i.id) "
 	    "SELECT json_build_object('id', c.id, 'attempt', c.attempt, "
 	    "  'project', p.name, 'repo_url', p.repo_url, 'commit', cm.sha, "
 	    "  'branch', c.branch, 'target', t.name, 'scenarios', c.scenarios, "
@@ -270,6 +286,20 @@ queue_reap(struct db *db, int *requeued, int *failed)
 			    "failed", dbres_get(res, i, 0));
 		}
 	}
+	dbres_free(res);
+	/*
+	 * Pinned jobs wait for their worker; one gone for 15 minutes (or
+	 * revoked) will not come back for them, so any worker may take them.
+	 */
+	if ((rc = db_query(&res, db, "UPDATE jobs j SET pinned_worker_id = NULL "
+	    "FROM workers w WHERE j.state = 'queued' AND w.id = "
+	    "j.pinned_worker_id AND (w.revoked OR coalesce(w.last_heartbeat, "
+	    "w.created_at) < now() - interval '15 minutes') RETURNING j.id",
+	    0, NULL)) < 0)
+		return rc;
+	if (dbres_rows(res) > 0)
+		log_info("%d queued job(s) unpinned from a worker gone silent",
+		    dbres_rows(res));
 	dbres_free(res);
 	return 0;
 }

@@ -38,6 +38,10 @@ static const struct route routes[] = {
 	{ "PATCH", "/api/v1/alerts/{}", "alerts_patch", api_alert_patch },
 	{ "GET", "/api/v1/incidents", "incidents", api_incidents_list },
 	{ "GET", "/api/v1/incidents/{}", "incident", api_incidents_list },
+	{ "GET", "/api/v1/investigations", "investigations",
+	    api_investigations_list },
+	{ "GET", "/api/v1/investigations/{}", "investigation",
+	    api_investigations_list },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */

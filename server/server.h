@@ -24,6 +24,7 @@ struct settings {
 	long long	 max_body_bytes;
 	long long	 lease_seconds;
 	long long	 max_attempts;
+	long long	 queue_aging_s;
 	long long	 claim_wait_seconds;
 	long long	 reap_interval_ms;
 	char		*migrations_dir;
@@ -62,6 +63,7 @@ void	 dbp_str(struct dbparams *p, const char *s);	/* s borrowed; NULL = SQL NULL
 void	 dbp_int(struct dbparams *p, int64_t v);
 void	 dbp_double(struct dbparams *p, double v);
 void	 dbp_num(struct dbparams *p, double v);	/* NAN or infinity = SQL NULL */
+void	 dbp_id(struct dbparams *p, int64_t id);	/* <= 0 = SQL NULL */
 
 int	 db_connect(struct db **out, const char *url);
 void	 db_close(struct db *db);
@@ -234,6 +236,8 @@ struct job_spec {
 	const char	*reason;	/* push|bisect|manual|baseline|confirm */
 	int		 priority;
 	int		 max_attempts;	/* 0 = the server's default */
+	int64_t		 investigation_id;	/* 0 = none */
+	int64_t		 pinned_worker_id;	/* 0 = any worker of the target */
 };
 int	queue_start(struct queue **out, struct server *srv);
 /* Ends every waiting claim and joins the queue's thread. */
@@ -245,9 +249,14 @@ int	queue_enqueue_named(int64_t *out, struct db *db, const char *project,
 	    int default_max_attempts, char *err, size_t errlen);
 int	queue_enqueue(int64_t *out, struct db *db, const struct job_spec *spec,
 	    int default_max_attempts);
-/* Claims the oldest highest-priority queued job of the target; BL_ENOTFOUND if none. */
+/*
+ * Claims the queued job of the worker's target that comes first: highest
+ * priority, where waiting aging_s seconds counts as one level more, then
+ * oldest.  Jobs pinned to another worker are skipped; claiming a job of an
+ * investigation pins its other jobs to this worker.  BL_ENOTFOUND if none.
+ */
 int	queue_claim(json_t **out, struct db *db, const struct worker_ident *w,
-	    int lease_seconds);
+	    int lease_seconds, int aging_s);
 int	queue_heartbeat(json_t **out, struct db *db, int64_t job_id,
 	    const struct worker_ident *w, int attempt, int lease_seconds);
 /* Fails the job, or with retry hands it back to the queue while attempts remain. */
@@ -363,8 +372,73 @@ const char *verdict_name(enum verdict_kind v);
 /* detect.c */
 /* Judges one stored run; *alerts counts the alerts it opened. */
 int	detect_run(struct db *db, int64_t run_id, int64_t *alerts);
+/* A metric's threshold: settings.thresholds[metric], settings.threshold, 0.10. */
+double	detect_threshold(json_t *settings, const char *metric);
+/*
+ * Whether the run shows the condition of an alert of kind leak, accuracy
+ * or degradation on the series, by the rules detect_run() applies (for
+ * accuracy, against the value at ref_commit_id): 1 yes, 0 no, < 0 error
+ * (BL_ENOTFOUND: the run has no point of the series).  *value gets the
+ * run's value.
+ */
+int	detect_condition(struct db *db, int64_t run_id, int64_t series_id,
+	    const char *kind, int64_t ref_commit_id, double *value);
 /* Judges the oldest run waiting; 1 if one was judged, 0 if none waits. */
 int	detect_next(struct db *db);
+
+/* investigate.c */
+/* Confirmation and bisection settings, from a project's settings. */
+struct investigate_params {
+	int	confirm;		/* "confirm": re-run good and bad: true */
+	int	bisect;			/* "bisect": true */
+	int	confirm_pairs;		/* 5 */
+	int	confirm_max_pairs;	/* 9 */
+	int	step_pairs;		/* "bisect_pairs": 3 */
+	int	step_max_pairs;		/* "bisect_max_pairs": 7 */
+	int	priority;		/* "investigation_priority": 10 */
+	double	alpha;			/* "confirm_alpha": 0.05 */
+};
+void	investigate_params(struct investigate_params *p, json_t *settings);
+/* 1 when the project confirms suspicions (its "confirm" setting). */
+int	investigate_wanted(json_t *settings);
+
+/* The verdict on interleaved pairs of the last good and the first bad commit. */
+struct confirm_verdict {
+	int	stands;		/* signed-rank p <= alpha and change >= threshold */
+	int	more;		/* undecided: more pairs may settle it */
+	double	change;		/* Hodges-Lehmann estimate, relative, + is worse */
+	double	p;		/* one-sided Wilcoxon signed-rank */
+	size_t	pairs;
+};
+/* BL_ENOTFOUND with fewer than two complete pairs. */
+int	investigate_confirm(struct confirm_verdict *out, const double *good,
+	    const double *bad, size_t n, int higher_better, double threshold,
+	    const struct investigate_params *p);
+
+enum step_kind { STEP_UNDECIDED, STEP_GOOD, STEP_BAD };
+/* A bisection step's verdict: is the probe at the good level or the bad? */
+struct step_verdict {
+	enum step_kind	verdict;
+	int		weak;	/* out of pairs: the nearer level */
+	double		change;	/* mean paired change against good, + is worse */
+	double		p;	/* t-test against the midway level, two-sided */
+	size_t		pairs;
+};
+/* change: the confirmed change of the bad commit (relative, + is worse). */
+int	investigate_step(struct step_verdict *out, const double *ref,
+	    const double *probe, size_t n, int higher_better, double change,
+	    const struct investigate_params *p);
+/*
+ * Starts (or joins) the investigation of a freshly opened alert: confirmation
+ * for perf when the project wants it, bisection when its range holds more
+ * than one recorded commit.  Its jobs are queued at once.
+ */
+int	investigate_alert(struct db *db, int64_t alert_id);
+/* Advances one investigation whose jobs have all run; 1 if one was, 0 if none. */
+int	investigate_next(struct db *db);
+/* Investigations as JSON (newest first), filtered; id > 0 selects one. */
+int	investigate_list(json_t **out, struct db *db, int64_t project_id,
+	    const char *state, int64_t id);
 
 /* alert.c */
 struct alert_spec {
@@ -383,7 +457,26 @@ struct alert_spec {
  * commit; with only_if_none_open, none while one of that kind is open on
  * the series.  Adds 1 to *opened when it opened one.
  */
-int	alert_open(struct db *db, const struct alert_spec *a, int64_t *opened);
+int	alert_open(struct db *db, const struct alert_spec *a, int64_t *opened,
+	    int64_t *alert_id);
+/* Sets details[key] = val (borrowed) on an alert. */
+int	alert_detail(struct db *db, int64_t alert_id, const char *key,
+	    json_t *val);
+/*
+ * Its confirmation did not bear the alert out: it becomes invalid
+ * (resolved_by "overturned"), and an incident left with nothing else
+ * is not mailed.
+ */
+int	alert_overturn(struct db *db, int64_t alert_id, json_t *confirmation);
+/*
+ * Moves an alert to the first bad commit bisection found (good: its
+ * parent) and into that commit's incident, setting details[key] = val; an
+ * alert of the series and kind already there absorbs it (this one becomes
+ * invalid, "duplicate").  The incident it leaves is removed if empty and
+ * not mailed.
+ */
+int	alert_move(struct db *db, int64_t alert_id, int64_t good, int64_t bad,
+	    const char *key, json_t *val);
 /*
  * Resolves the series' open alerts of a kind once it has recovered: for
  * perf, when the last two runs (value, value2; NAN while there is only
@@ -406,6 +499,7 @@ int	alert_incidents(json_t **out, struct db *db, int64_t project_id,
 void	api_alerts_list(struct request *r);
 void	api_alert_patch(struct request *r);
 void	api_incidents_list(struct request *r);
+void	api_investigations_list(struct request *r);
 void	api_project_patch(struct request *r);
 
 /* mail.c */

@@ -37,6 +37,9 @@ static const struct conf_option options[] = {
 	    NULL, "how long a claimed job stays a worker's without a heartbeat" },
 	{ "max_attempts", CONF_INT, "3", 1, 100, S(max_attempts), NULL, 0, NULL,
 	    "claims of a job before it fails" },
+	{ "queue_aging_s", CONF_INT, "60", 1, 86400, S(queue_aging_s), NULL, 0,
+	    NULL, "a queued job gains one priority level per this many seconds "
+	    "of waiting, so confirmation and bisection never starve routine jobs" },
 	{ "claim_wait_seconds", CONF_INT, "30", 0, 300, S(claim_wait_seconds),
 	    NULL, 0, NULL, "longest a claim waits for a job (long poll)" },
 	{ "reap_interval_ms", CONF_INT, "2000", 50, 600000, S(reap_interval_ms),

@@ -11,6 +11,8 @@ class TestSlowDrift(harness.DatabaseTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.cat = Catalog(cls.db_url)
+        # No worker runs here to re-run suspicions: the routine detector alone.
+        harness.sql(cls.db_url, "UPDATE projects SET settings = :'p1'::jsonb", '{"confirm": false}')
         cls.server = cls.start_server(env={"BENCHLINE_BACKGROUND_INTERVAL_MS": "20"})
 
     def test_ramp_is_caught_inside_it(self):
