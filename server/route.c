@@ -38,6 +38,8 @@ static const struct route routes[] = {
 	{ "PATCH", "/api/v1/alerts/{}", "alerts_patch", api_alert_patch },
 	{ "GET", "/api/v1/incidents", "incidents", api_incidents_list },
 	{ "GET", "/api/v1/incidents/{}", "incident", api_incidents_list },
+	{ "POST", "/hooks/github", "hooks_github", api_hooks_github },
+	{ "POST", "/hooks/gitlab", "hooks_gitlab", api_hooks_gitlab },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */

@@ -570,4 +570,8 @@ int	webhook_settings_check(json_t *settings, char *err, size_t errlen);
 int	webhook_branch_wanted(const struct webhook_settings *s,
 	    const char *branch, const char *default_branch);
 
+/* api_hooks.c */
+void	api_hooks_github(struct request *r);
+void	api_hooks_gitlab(struct request *r);
+
 #endif
