@@ -70,10 +70,17 @@ hook_find_by_name(struct hook *h, const char *name)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
+	char why[160];
 	int64_t id;
 	int rc;
 
-	if ((rc = catalog_project_find(&id, h->db, name)) < 0) {
+	/* What cannot be a name or an id is not looked up (nor sent to SQL). */
+	if ((name[0] == '\0' || strspn(name, "0123456789") != strlen(name) ||
+	    strlen(name) > 18) && !catalog_name_valid(name, why, sizeof(why)))
+		rc = BL_ENOTFOUND;
+	else
+		rc = catalog_project_find(&id, h->db, name);
+	if (rc < 0) {
 		if (rc == BL_ENOTFOUND)
 			reply_error(h->r, 404, "not_found", "no project '%s'",
 			    name);

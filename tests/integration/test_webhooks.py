@@ -263,6 +263,11 @@ class TestWebhooks(harness.DatabaseTestCase):
         body, _ = with_commits(fixture("github_push.json"), "gh-unknown")
         self.assert_refused(404, lambda: self.github(body, project="nope"), "no project 'nope'",
                             code="not_found")
+        # Not UTF-8: quoted with '?' in place of the bad bytes, and never sent to SQL.
+        self.assert_refused(404, lambda: self.github(body, project="%ff%c3"), "no project '??'",
+                            code="not_found")
+        self.assert_refused(400, lambda: self.github(body, event="\xffpush"),
+                            "X-GitHub-Event '?push' is not handled")
         other = copy.deepcopy(body)
         for k in ("clone_url", "html_url", "ssh_url", "git_url", "url", "svn_url"):
             other["repository"][k] = other["repository"][k].replace("octo-org/engine",
