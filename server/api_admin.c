@@ -89,6 +89,11 @@ api_admin_project_create(struct request *r)
 		reply_error(r, 400, "invalid", "$.name: %s", err);
 		goto out;
 	}
+	if (spec.settings != NULL &&
+	    webhook_settings_check(spec.settings, err, sizeof(err)) < 0) {
+		reply_status(r, BL_EINVAL, err);
+		goto out;
+	}
 	rc = catalog_project_create(&row, db, &spec);
 	reply_created(r, db, rc, row, "project", spec.name);
 out:

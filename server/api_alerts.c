@@ -178,16 +178,17 @@ out:
 }
 
 /*
- * PATCH /api/v1/projects/{p} {"reference_commit": sha|null, "settings": {...}}:
- * pins the accuracy reference and merges detection and mail settings.
+ * PATCH /api/v1/projects/{p} {"reference_commit": sha|null, "settings": {...},
+ * "webhook_secret": s|null}: pins the accuracy reference, merges detection,
+ * mail and webhook settings, and sets or clears the webhook secret.
  */
 void
 api_project_patch(struct request *r)
 {
 	static const char *const fields[] = {
-		"reference_commit", "settings", NULL
+		"reference_commit", "settings", "webhook_secret", NULL
 	};
-	const char *name = req_param(r, 0), *sha = NULL;
+	const char *name = req_param(r, 0), *sha = NULL, *secret = NULL;
 	struct dbparams p = { .n = 0 };
 	json_t *body = NULL, *settings = NULL, *out = NULL, *v;
 	struct dbres *res = NULL;
@@ -212,8 +213,17 @@ api_project_patch(struct request *r)
 	    jsonx_string(&sha, body, "reference_commit", 0, 64, "$", err,
 	    sizeof(err)) < 0 ||
 	    jsonx_object(&settings, body, "settings", 0, "$", err,
-	    sizeof(err)) < 0) {
+	    sizeof(err)) < 0 ||
+	    jsonx_string(&secret, body, "webhook_secret", 0, 255, "$", err,
+	    sizeof(err)) < 0 ||
+	    (settings != NULL && webhook_settings_check(settings, err,
+	    sizeof(err)) < 0)) {
 		reply_status(r, BL_EINVAL, err);
+		goto out;
+	}
+	if (secret != NULL && secret[0] == '\0') {
+		reply_error(r, 400, "invalid", "$.webhook_secret: must not be "
+		    "empty (null removes it)");
 		goto out;
 	}
 	if (sha != NULL && !catalog_sha_valid(sha)) {
@@ -245,11 +255,15 @@ api_project_patch(struct request *r)
 	dbp_str(&p, text);
 	dbp_str(&p, sha);
 	dbp_str(&p, json_object_get(body, "reference_commit") ? "t" : "f");
+	dbp_str(&p, secret);
+	dbp_str(&p, json_object_get(body, "webhook_secret") ? "t" : "f");
 	if ((rc = db_queryp(&res, db, "UPDATE projects SET settings = settings "
 	    "|| coalesce($2::jsonb, '{}'), reference_commit = CASE WHEN $4::bool "
-	    "THEN $3 ELSE reference_commit END WHERE id = $1 RETURNING "
+	    "THEN $3 ELSE reference_commit END, webhook_secret = CASE WHEN "
+	    "$6::bool THEN $5 ELSE webhook_secret END WHERE id = $1 RETURNING "
 	    "json_build_object('id', id, 'name', name, 'settings', settings, "
-	    "'reference_commit', reference_commit)", &p)) < 0) {
+	    "'reference_commit', reference_commit, 'webhook_secret_set', "
+	    "webhook_secret IS NOT NULL)", &p)) < 0) {
 		reply_db_error(r, db);
 		goto out;
 	}

@@ -30,6 +30,8 @@ struct request {
 	char			*path;
 	struct buf		 body;
 	int			 too_big;
+	int			 queued;	/* the response is with libmicrohttpd */
+	size_t			 dropped;	/* body bytes read past the limit */
 	int			 suspended;
 	int			 status;
 	char			*ctype;
@@ -203,6 +205,7 @@ request_queue(struct request *r)
 		MHD_add_response_header(resp, r->hdr_name[i], r->hdr_value[i]);
 	ret = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
 	MHD_destroy_response(resp);
+	r->queued = ret == MHD_YES;
 	return ret;
 }
 
@@ -210,6 +213,10 @@ request_queue(struct request *r)
  * The access handler.  The first call only sets up the request: answering
  * in it would make libmicrohttpd close the connection after the reply.
  * Body chunks are collected up to max_body_bytes; the last call dispatches.
+ * A body announced too big is refused at once; one found too big while it
+ * arrives (chunked, no Content-Length) cannot be answered mid-body, so the
+ * rest is read and dropped, up to max_body_bytes more, and the 413 goes
+ * out at its end; a client sending more than that is cut off.
  */
 static enum MHD_Result
 httpd_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -252,13 +259,17 @@ httpd_access(void *cls, struct MHD_Connection *conn, const char *url,
 			reply_error(r, 413, "too_large",
 			    "request body exceeds the limit of %lld bytes",
 			    h->srv->settings->max_body_bytes);
-			return request_queue(r);
+		}
+		if (r->too_big) {
+			r->dropped += *upload_size;
+			if (r->dropped > (size_t)h->srv->settings->max_body_bytes)
+				return MHD_NO;
 		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (r->too_big)
-		return MHD_YES;
+		return r->queued ? MHD_YES : request_queue(r);
 	r->suspended = 0;
 	route_dispatch(r);
 	log_set_context(NULL);

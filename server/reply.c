@@ -22,6 +22,48 @@ reply_json(struct request *r, int status, json_t *body)
 	json_decref(body);
 }
 
+/*
+ * Replaces each byte that is not part of a well-formed UTF-8 sequence with
+ * '?'.  Messages quote what clients sent (a query parameter, a header), and
+ * Jansson refuses to encode invalid UTF-8: the error body would be NULL.
+ */
+static void
+utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf)
+			n = 1;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			n = 2;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			n = 3;
+		else {
+			*p++ = '?';
+			continue;
+		}
+		/* A NUL stops this loop too: nothing past the string is read. */
+		for (i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+		/* Overlong forms, UTF-16 surrogates, beyond U+10FFFF. */
+		if (i <= n || (p[0] == 0xe0 && p[1] < 0xa0) ||
+		    (p[0] == 0xed && p[1] >= 0xa0) ||
+		    (p[0] == 0xf0 && p[1] < 0x90) ||
+		    (p[0] == 0xf4 && p[1] >= 0x90)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
 void
 reply_error(struct request *r, int status, const char *code, const char *fmt,
     ...)
@@ -34,6 +76,7 @@ reply_error(struct request *r, int status, const char *code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	if (status >= 500)
 		log_warnx("%s %s: %d %s", req_method(r), req_path(r), status, msg);
 	else

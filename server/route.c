@@ -42,6 +42,8 @@ static const struct route routes[] = {
 	    api_investigations_list },
 	{ "GET", "/api/v1/investigations/{}", "investigation",
 	    api_investigations_list },
+	{ "POST", "/hooks/github", "hooks_github", api_hooks_github },
+	{ "POST", "/hooks/gitlab", "hooks_gitlab", api_hooks_gitlab },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */

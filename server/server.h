@@ -577,4 +577,95 @@ void	api_readyz(struct request *r);
 /* static.c */
 void	static_serve(struct request *r);
 
+
+/* webhook.c */
+/*
+ * Forge push payloads, parsed without the database or HTTP so that they can
+ * be unit-tested and fuzzed.  Every string of a push is borrowed from the
+ * payload, which the push holds: valid until webhook_free().
+ */
+enum forge { FORGE_GITHUB, FORGE_GITLAB };
+
+#define WEBHOOK_MAX_URLS	16
+#define WEBHOOK_MAX_COMMITS	4096	/* GitHub sends at most 2048 */
+
+struct push_commit {
+	const char	*sha;
+	/*
+	 * Payloads carry no parents: they are derived from the order of the
+	 * list (oldest first), so a commit's parent is the commit before it,
+	 * and the first one's is the push's before when that is known (see
+	 * webhook.c).  NULL when unknown.
+	 */
+	const char	*parent;
+	const char	*author_name;	/* "" when absent */
+	const char	*author_email;	/* "" when absent */
+	const char	*message;	/* "" when absent */
+	const char	*timestamp;	/* ISO 8601 as sent; NULL when absent */
+};
+
+struct push {
+	json_t			*body;		/* held: the strings live in it */
+	enum forge		 forge;
+	const char		*ref;		/* "refs/heads/main" */
+	const char		*branch;	/* ref without refs/heads/ (or refs/tags/) */
+	int			 is_tag;
+	int			 deleted;	/* the ref was deleted: no head */
+	int			 created;	/* the ref is new: no before */
+	int			 forced;	/* GitHub's forced; GitLab does not say */
+	const char		*before;	/* NULL when all zeros */
+	const char		*after;		/* NULL when all zeros */
+	const char		*head;		/* the commit to benchmark; NULL on deletion */
+	struct push_commit	*commits;	/* oldest first, ending with the head */
+	size_t			 ncommits;
+	size_t			 total_commits;	/* the forge's count, >= the listed ones */
+	int			 truncated;	/* the forge listed only the newest */
+};
+
+/*
+ * Parses a push event of forge (GitHub "push"; GitLab "Push Hook" or "Tag
+ * Push Hook").  On failure returns BL_EINVAL and writes the JSON path of the
+ * bad field and the reason into err.  Caller frees *out with webhook_free().
+ */
+int	webhook_parse(struct push **out, enum forge forge, json_t *body,
+	    char *err, size_t errlen);
+void	webhook_free(struct push *p);
+/*
+ * Collects the repository URLs a payload of either forge names (any event:
+ * ping and tag pushes too) into out; returns how many.  Borrowed from body.
+ */
+size_t	webhook_urls(const char **out, size_t max, json_t *body);
+/* 1 if s is a full commit id: 40 or 64 lowercase hex digits. */
+int	webhook_sha_valid(const char *s);
+/* 1 if s is an ISO 8601 time PostgreSQL reads: 2024-02-29T13:05:00[.frac](Z|+hh:mm). */
+int	webhook_time_valid(const char *s);
+
+/* A project's webhook settings (projects.settings), defaults filled in. */
+struct webhook_settings {
+	json_t	*branches;	/* names; a trailing * matches any rest; NULL: default branch */
+	int	 every_commit;	/* benchmark every commit of a push, not just its head */
+	int	 supersede;	/* a push cancels the branch's older queued push jobs */
+	json_t	*scenarios;	/* array of scenario names */
+	json_t	*params;	/* object: the jobs' params */
+	json_t	*target_labels;	/* object: only targets whose labels contain it */
+};
+/*
+ * Reads and validates the webhook keys of a project's settings (other keys
+ * are left alone; a key set to null takes its default).  On failure returns
+ * BL_EINVAL with "$.settings.<key>: reason" in err.  Free with
+ * webhook_settings_free(), also after a failure.
+ */
+int	webhook_settings_load(struct webhook_settings *out, json_t *settings,
+	    char *err, size_t errlen);
+void	webhook_settings_free(struct webhook_settings *s);
+/* Validates only: for the API writes of project settings. */
+int	webhook_settings_check(json_t *settings, char *err, size_t errlen);
+/* 1 if branch is one the settings benchmark (default: default_branch alone). */
+int	webhook_branch_wanted(const struct webhook_settings *s,
+	    const char *branch, const char *default_branch);
+
+/* api_hooks.c */
+void	api_hooks_github(struct request *r);
+void	api_hooks_gitlab(struct request *r);
+
 #endif
