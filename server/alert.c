@@ -389,10 +389,10 @@ alert_incidents(json_t **out, struct db *db, int64_t project_id,
 	    "c.author_name AS author, c.message, i.state, i.mail_state, "
 	    "i.mail_attempts, i.mail_error, i.mailed_at, i.created_at, "
 	    "(SELECT array_agg(DISTINCT a.kind) FROM alerts a WHERE "
-	    "a.incident_id = i.id) AS kinds, "
+	    "a.incident_id = i.id AND a.state <> 'invalid') AS kinds, "
 	    "(SELECT array_agg(DISTINCT t.name) FROM alerts a JOIN series s ON "
 	    "s.id = a.series_id JOIN targets t ON t.id = s.target_id WHERE "
-	    "a.incident_id = i.id) AS targets, "
+	    "a.incident_id = i.id AND a.state <> 'invalid') AS targets, "
 	    "(SELECT count(*) FROM targets WHERE active) AS active_targets, "
 	    "(SELECT json_agg(" ALERT_JSON " ORDER BY a.id) " ALERT_FROM
 	    " WHERE a.incident_id = i.id) AS alerts "

@@ -433,6 +433,24 @@ commit_range(int64_t **out, size_t *m, struct db *db, int64_t project,
 	return 0;
 }
 
+/*
+ * The class of a perf metric: metrics of one class move together, those
+ * of different classes need not (a leak raises peak RSS, not tokens/s), so
+ * each class is bisected on its own.
+ */
+static const char *
+metric_class(const char *kind, const char *metric)
+{
+	if (strcmp(kind, "perf") != 0)
+		return "";
+	if (strstr(metric, "bytes") != NULL || strstr(metric, "rss") != NULL)
+		return "memory";
+	if (strstr(metric, "power") != NULL || strstr(metric, "energy") != NULL ||
+	    strstr(metric, "temp") != NULL || strstr(metric, "joule") != NULL)
+		return "power";
+	return "speed";
+}
+
 int
 investigate_alert(struct db *db, int64_t alert_id)
 {
@@ -440,7 +458,7 @@ investigate_alert(struct db *db, int64_t alert_id)
 	struct dbres *res = NULL;
 	struct inv v;
 	json_t *range = NULL, *pending = NULL;
-	char *rtext = NULL, *ptext = NULL, *dtext = NULL;
+	char *rtext = NULL, *ptext = NULL, *dtext = NULL, class[16];
 	int64_t first = 0, *r = NULL;
 	size_t m = 0, i;
 	int rc, queued, existing;
@@ -449,8 +467,8 @@ investigate_alert(struct db *db, int64_t alert_id)
 	dbp_int(&p, alert_id);
 	if ((rc = db_queryp(&res, db, "SELECT s.project_id, s.target_id, "
 	    "s.scenario, a.kind, coalesce(a.good_commit_id, 0), "
-	    "a.bad_commit_id, coalesce(j.params, '{}'), pr.settings, s.branch "
-	    "FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects pr "
+	    "a.bad_commit_id, coalesce(j.params, '{}'), pr.settings, s.branch, "
+	    "s.metric FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects pr "
 	    "ON pr.id = s.project_id LEFT JOIN runs ru ON ru.id = a.run_id "
 	    "LEFT JOIN jobs j ON j.id = ru.job_id WHERE a.id = $1", &p)) < 0)
 		return rc;
@@ -467,8 +485,11 @@ investigate_alert(struct db *db, int64_t alert_id)
 	v.params = json_loads(dbres_get(res, 0, 6), 0, NULL);
 	v.settings = json_loads(dbres_get(res, 0, 7), 0, NULL);
 	snprintf(v.branch, sizeof(v.branch), "%s", dbres_get(res, 0, 8));
+	snprintf(class, sizeof(class), "%s", metric_class(v.kind,
+	    dbres_get(res, 0, 9)));
 	dbres_free(res);
 	res = NULL;
+	v.lead = alert_id;
 	investigate_params(&v.prm, v.settings);
 	v.steps = json_array();
 	if ((rc = commit_range(&r, &m, db, v.project_id, v.good, v.bad)) < 0)
@@ -499,16 +520,19 @@ investigate_alert(struct db *db, int64_t alert_id)
 	dbp_int(&p, v.hi);
 	dbp_str(&p, (ptext = jsonx_dump(v.params)));
 	dbp_int(&p, alert_id);
+	dbp_str(&p, class);
 	/* The alerts of one run share the investigation of their range. */
 	if ((rc = db_queryp(&res, db, "WITH ins AS (INSERT INTO investigations "
 	    "(project_id, target_id, scenario, kind, state, good_commit_id, "
-	    "bad_commit_id, range_commits, hi, params, lead_alert_id) VALUES "
-	    "($1, $2, $3, $4::alert_kind, $5::investigation_state, $6, $7, "
-	    "ARRAY(SELECT json_array_elements_text($8::json)::bigint), $9, "
-	    "$10::jsonb, $11) ON CONFLICT DO NOTHING RETURNING id, true) "
+	    "bad_commit_id, range_commits, hi, params, lead_alert_id, "
+	    "metric_class) VALUES ($1, $2, $3, $4::alert_kind, "
+	    "$5::investigation_state, $6, $7, ARRAY(SELECT "
+	    "json_array_elements_text($8::json)::bigint), $9, $10::jsonb, $11, "
+	    "$12) ON CONFLICT DO NOTHING RETURNING id, true) "
 	    "SELECT * FROM ins UNION ALL SELECT id, false FROM investigations "
 	    "WHERE target_id = $2 AND scenario = $3 AND kind = $4::alert_kind "
-	    "AND good_commit_id = $6 AND bad_commit_id = $7 AND state IN "
+	    "AND metric_class = $12 AND good_commit_id = $6 AND "
+	    "bad_commit_id = $7 AND state IN "
 	    "('confirming', 'bisecting') AND NOT EXISTS (SELECT 1 FROM ins)",
 	    &p)) < 0)
 		goto out;
@@ -964,7 +988,8 @@ investigate_list(json_t **out, struct db *db, int64_t project_id,
 	dbp_int(&p, id);
 	if ((rc = db_queryp(&res, db, "SELECT coalesce(json_agg(x ORDER BY "
 	    "x.id DESC), '[]') FROM (SELECT i.id, pr.name AS project, t.name "
-	    "AS target, i.scenario, i.kind, i.state, g.sha AS good_commit, "
+	    "AS target, i.scenario, i.kind, i.metric_class, i.state, g.sha AS "
+	    "good_commit, "
 	    "b.sha AS bad_commit, cardinality(i.range_commits) AS commits, "
 	    "i.round AS rounds, i.change * 100 AS change_pct, i.steps, i.reason, "
 	    "(SELECT array_agg(a.id ORDER BY a.id) FROM alerts a WHERE "

@@ -5,15 +5,18 @@
 CREATE TYPE investigation_state AS ENUM ('confirming', 'bisecting', 'done',
 	'overturned', 'failed');
 
--- One investigation per target, scenario, kind and commit range: the alerts
--- of one run that share them (tokens/s, TTFT, ... of one latency run) share
--- its jobs.  The range narrows as bisection goes on.
+-- One investigation per target, scenario, kind, class of metric and commit
+-- range: the alerts of one run that share them (tokens/s, TTFT, ... of one
+-- latency run: "speed"; its peak RSS: "memory") share its jobs, and the
+-- alert with the largest confirmed change steers the bisection.  The range
+-- narrows as bisection goes on.
 CREATE TABLE investigations (
 	id		bigserial PRIMARY KEY,
 	project_id	bigint NOT NULL REFERENCES projects(id),
 	target_id	bigint NOT NULL REFERENCES targets(id),
 	scenario	text NOT NULL,
 	kind		alert_kind NOT NULL,
+	metric_class	text NOT NULL DEFAULT '',	-- perf: speed, memory or power
 	state		investigation_state NOT NULL,
 	good_commit_id	bigint NOT NULL REFERENCES commits(id),	-- the reference: last good
 	bad_commit_id	bigint NOT NULL REFERENCES commits(id),	-- where it was seen
@@ -31,7 +34,8 @@ CREATE TABLE investigations (
 	reason		text,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now(),
-	UNIQUE (target_id, scenario, kind, good_commit_id, bad_commit_id)
+	UNIQUE (target_id, scenario, kind, metric_class, good_commit_id,
+		bad_commit_id)
 );
 CREATE INDEX investigations_active ON investigations (id)
 	WHERE state IN ('confirming', 'bisecting');
