@@ -42,6 +42,7 @@ struct settings {
 	long long	 mail_max_attempts;
 	long long	 mail_retry_base_s;
 	long long	 background_interval_ms;
+	long long	 points_retention_months;
 };
 int	settings_load(struct settings *out, const char *path, char *err,
 	    size_t errlen);
@@ -478,6 +479,15 @@ void	mail_date(char *out, size_t outlen, int64_t t);
 /* notify.c */
 /* Mails the next incident due; 1 if one was handled, 0 if none, < 0 on error. */
 int	notify_next(struct db *db, const struct settings *s);
+
+/* retention.c */
+/* Drops the partitions of points older than months; *out says how many. */
+int	retention_drop(int *out, struct db *db, long long months);
+/*
+ * Runs retention_drop() when points_retention_months is set and an hour
+ * has passed since the last run (the first call runs it at once).
+ */
+void	retention_tick(struct db *db, const struct settings *s);
 
 /* background.c */
 struct background;

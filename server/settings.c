@@ -81,6 +81,10 @@ static const struct conf_option options[] = {
 	{ "background_interval_ms", CONF_INT, "300", 10, 60000,
 	    S(background_interval_ms), NULL, 0, NULL,
 	    "how often waiting runs and mail are looked for" },
+	{ "points_retention_months", CONF_INT, "0", 0, 1200,
+	    S(points_retention_months), NULL, 0, NULL,
+	    "drop month partitions of points older than this, hourly; "
+	    "0 keeps every point" },
 };
 #undef S
 
