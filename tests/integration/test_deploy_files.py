@@ -2,7 +2,10 @@
 no engine needed) with its services, health checks and volumes; the systemd units carry
 their hardening and pass systemd-analyze verify where it can run; the nginx front's limits
 match the server's settings (and nginx -t accepts it where nginx is installed); and
-deploy/install-worker.sh stages a worker whose config benchline-worker -n accepts."""
+deploy/install-worker.sh stages a worker whose config benchline-worker -n accepts.
+
+NGINX=/path/to/nginx runs the nginx -t check with a binary that is not on PATH
+(nginx is not one of benchline's dependencies)."""
 
 import os
 import re
