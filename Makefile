@@ -13,8 +13,11 @@ SAN	?=
 WARN	 = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
 	   -Wformat=2 -Werror
 PKGS	 = libmicrohttpd libpq jansson libgit2 libcurl
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# One package at a time: a benchmark machine that has only the worker's
+# libraries (install-deps.sh --worker) still gets their flags and can
+# `make build/benchline-worker`; one query for all would give nothing.
+PKG_CFLAGS := $(foreach p,$(PKGS),$(shell pkg-config --cflags $(p) 2>/dev/null))
+PKG_LIBS   := $(foreach p,$(PKGS),$(shell pkg-config --libs $(p) 2>/dev/null))
 CFLAGS	+= -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) $(SAN) -Icommon -Icollector -Iserver -Iworker \
 	   $(PKG_CFLAGS) -MMD -MP
 LDFLAGS	+= $(SAN)

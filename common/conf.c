@@ -223,8 +223,9 @@ conf_print(const void *settings, const struct conf_option *opts, size_t nopts)
 		switch (opts[i].type) {
 		case CONF_STRING:
 			s = *(char *const *)p;
-			printf("%s = %s\n", opts[i].name, s == NULL ? "" :
-			    opts[i].secret ? "********" : s);
+			/* An empty secret shows as empty: "not set" is no secret. */
+			printf("%s = %s\n", opts[i].name, s == NULL || *s == '\0' ?
+			    "" : opts[i].secret ? "********" : s);
 			break;
 		case CONF_INT:
 			printf("%s = %lld\n", opts[i].name, *(const long long *)p);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages benchline needs that are missing.
 #
-#   deploy/install-deps.sh [--browser] [--dry-run]
+#   deploy/install-deps.sh [--browser | --worker] [--dry-run]
 #
 # Checks with dpkg-query first and does nothing (no apt-get update) when every
 # package is there. A package counts as present when it is installed or when
@@ -11,6 +11,9 @@
 #
 #   --browser   also the dashboard test group: chromium, chromium-driver,
 #               nodejs, npm (same as BENCHLINE_INSTALL_BROWSER=1)
+#   --worker    only what a benchmark machine needs to build and run
+#               benchline-worker (and the engines it builds): no PostgreSQL,
+#               no test tools; deploy/install-worker.sh uses it
 #   --dry-run   print what would be installed and exit 1 if anything is missing
 #
 # Runs apt-get as root, or through `sudo` otherwise (non-interactively when
@@ -28,6 +31,15 @@ base_pkgs=(
 	postgresql postgresql-client
 	python3 python3-aiosmtpd
 	procps valgrind curl
+	docker-compose
+)
+# docker-compose (v1, the only one Debian 12 packages) is here so that the
+# tests can validate docker-compose.yml with `docker-compose config`, which
+# needs no engine; --no-install-recommends keeps docker.io out.
+worker_pkgs=(
+	build-essential pkg-config git ca-certificates
+	libgit2-dev libcurl4-openssl-dev libjansson-dev
+	procps curl
 )
 browser_pkgs=(chromium chromium-driver nodejs npm)
 
@@ -37,22 +49,30 @@ die() {
 }
 
 browser=0
+browser_flag=0
+worker=0
 dry_run=0
 [ "${BENCHLINE_INSTALL_BROWSER:-0}" = 1 ] && browser=1
 for a in "$@"; do
 	case "$a" in
-	--browser) browser=1 ;;
+	--browser) browser=1 browser_flag=1 ;;
+	--worker) worker=1 ;;
 	--dry-run) dry_run=1 ;;
 	-h | --help)
-		sed -n '2,20s/^# \{0,1\}//p' "$0"
+		sed -n '2,23s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
-	*) die "unknown option '$a' (usage: $prog [--browser] [--dry-run])" ;;
+	*) die "unknown option '$a' (usage: $prog [--browser | --worker] [--dry-run])" ;;
 	esac
 done
 
-wanted=("${base_pkgs[@]}")
-[ "$browser" -eq 1 ] && wanted+=("${browser_pkgs[@]}")
+if [ "$worker" -eq 1 ]; then
+	[ "$browser_flag" -eq 0 ] || die "--worker and --browser do not go together"
+	wanted=("${worker_pkgs[@]}")
+else
+	wanted=("${base_pkgs[@]}")
+	[ "$browser" -eq 1 ] && wanted+=("${browser_pkgs[@]}")
+fi
 
 command -v dpkg-query >/dev/null 2>&1 ||
 	die "dpkg-query not found: this script supports Debian (12) and its derivatives only"

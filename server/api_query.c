@@ -14,13 +14,14 @@
 #define POINTS_MAX	100000
 
 /*
- * Opens a read: a pooled connection and the reader check.  Answers the
- * request itself and returns NULL when either fails.
+ * Opens a read: a pooled connection (to the read replica when there is one)
+ * and the reader check.  Answers the request itself and returns NULL when
+ * either fails.
  */
 static struct db *
 read_begin(struct request *r)
 {
-	struct db *db = req_db(r);
+	struct db *db = req_db_read(r);
 	int rc;
 
 	if (db == NULL)

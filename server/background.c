@@ -36,6 +36,8 @@ background_main(void *arg)
 			busy = 1;
 		if (!bg->stop && notify_next(db, s) == 1)
 			busy = 1;
+		if (!bg->stop)
+			retention_tick(db, s);	/* hourly, and at start */
 		if (rc == BL_EUNAVAIL) {
 			db_close(db);
 			db = NULL;

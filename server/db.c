@@ -17,11 +17,12 @@
 #include "xmalloc.h"
 
 struct db {
-	PGconn	*conn;
-	char	*url;
-	char	 err[512];
-	char	 sqlstate[6];
-	int	 in_use;
+	PGconn		*conn;
+	char		*url;
+	char		 err[512];
+	char		 sqlstate[6];
+	int		 in_use;
+	struct dbpool	*pool;		/* the pool that lends it, or NULL */
 };
 
 struct dbres {
@@ -34,6 +35,8 @@ struct dbpool {
 	struct db	**conns;
 	int		 size;
 	char		*url;
+	int		 quiet;		/* failures to connect are the caller's to log */
+	char		 err[512];	/* the last failure to connect */
 };
 
 /* Copies the connection's or the result's error text, folded to one line. */
@@ -60,8 +63,9 @@ db_notice(void *arg, const char *msg)
 	log_debug("postgres: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-int
-db_connect(struct db **out, const char *url)
+/* Connects; on failure writes libpq's reason into err and logs nothing. */
+static int
+db_open(struct db **out, const char *url, char *err, size_t errlen)
 {
 	struct db *db = xcalloc(1, sizeof(*db));
 	PGresult *res;
@@ -70,7 +74,7 @@ db_connect(struct db **out, const char *url)
 	db->conn = PQconnectdb(url);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, NULL);
-		log_warnx("cannot connect to database: %s", db->err);
+		snprintf(err, errlen, "%s", db->err);
 		db_close(db);
 		return BL_EUNAVAIL;
 	}
@@ -79,6 +83,17 @@ db_connect(struct db **out, const char *url)
 	PQclear(res);
 	*out = db;
 	return 0;
+}
+
+int
+db_connect(struct db **out, const char *url)
+{
+	char err[512];
+	int rc;
+
+	if ((rc = db_open(out, url, err, sizeof(err))) < 0)
+		log_warnx("cannot connect to database: %s", err);
+	return rc;
 }
 
 void
@@ -388,24 +403,51 @@ db_ping(struct db *db)
 	return db_exec(db, "SELECT 1");
 }
 
-int
-dbpool_open(struct dbpool **out, const char *url, int size)
+struct dbpool *
+dbpool_new(const char *url, int size, int quiet)
 {
 	struct dbpool *p = xcalloc(1, sizeof(*p));
-	int i, rc;
 
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->url = xstrdup(url);
 	p->size = size;
+	p->quiet = quiet;
 	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
+	return p;
+}
+
+void
+dbpool_error(struct dbpool *p, char *out, size_t len)
+{
+	pthread_mutex_lock(&p->lock);
+	snprintf(out, len, "%s", p->err);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Records why the pool could not lend a connection, and logs it unless quiet. */
+static void
+dbpool_failed(struct dbpool *p, const char *what, const char *err)
+{
+	if (!p->quiet)
+		log_warnx("%s: %s", what, err);
+	pthread_mutex_lock(&p->lock);
+	snprintf(p->err, sizeof(p->err), "%s", err);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int
+dbpool_open(struct dbpool **out, const char *url, int size)
+{
+	struct dbpool *p = dbpool_new(url, size, 0);
+	int rc;
+
 	/* The first connection is made now so a bad URL fails at start. */
 	if ((rc = db_connect(&p->conns[0], url)) < 0) {
 		dbpool_close(p);
 		return rc;
 	}
-	for (i = 1; i < size; i++)
-		p->conns[i] = NULL;
+	p->conns[0]->pool = p;
 	*out = p;
 	return 0;
 }
@@ -424,6 +466,31 @@ dbpool_close(struct dbpool *p)
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);
+}
+
+/*
+ * An idle connection the database closed (a restart, a terminated backend)
+ * looks fine until it is read.  Reads what is waiting on the socket, the
+ * backend's last words and then the end of the stream, so that libpq marks
+ * a dead connection bad and db_ensure() reconnects it before a query is
+ * sent on it.  A live idle connection has nothing to read: one poll().
+ */
+static void
+db_check_idle(struct db *db)
+{
+	struct pollfd pfd;
+	int i;
+
+	if (PQstatus(db->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		return;
+	pfd.fd = PQsocket(db->conn);
+	pfd.events = POLLIN;
+	for (i = 0; i < 4 && pfd.fd >= 0; i++) {
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) != 1 || PQconsumeInput(db->conn) == 0)
+			break;
+	}
 }
 
 /*
@@ -458,8 +525,11 @@ dbpool_get(struct dbpool *p, int wait_ms)
 		if (db != NULL || slot >= 0)
 			break;
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
-		    ETIMEDOUT)
+		    ETIMEDOUT) {
+			snprintf(p->err, sizeof(p->err), "every connection "
+			    "stayed busy for %d ms", wait_ms);
 			break;
+		}
 	}
 	if (db != NULL)
 		db->in_use = 1;
@@ -471,19 +541,25 @@ dbpool_get(struct dbpool *p, int wait_ms)
 	pthread_mutex_unlock(&p->lock);
 	if (db == NULL && slot >= 0) {
 		struct db *fresh = NULL;
+		char err[512];
 
-		db_connect(&fresh, p->url);
+		if (db_open(&fresh, p->url, err, sizeof(err)) < 0)
+			dbpool_failed(p, "cannot connect to database", err);
 		pthread_mutex_lock(&p->lock);
 		free(p->conns[slot]);
 		p->conns[slot] = fresh;
-		if (fresh != NULL)
+		if (fresh != NULL) {
 			fresh->in_use = 1;
+			fresh->pool = p;
+		}
 		pthread_cond_signal(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		db = fresh;
 	}
+	if (db != NULL)
+		db_check_idle(db);
 	if (db != NULL && db_ensure(db) < 0) {
-		log_warnx("database unreachable: %s", db->err);
+		dbpool_failed(p, "database unreachable", db->err);
 		dbpool_put(p, db);
 		return NULL;
 	}
@@ -495,6 +571,9 @@ dbpool_put(struct dbpool *p, struct db *db)
 {
 	if (db == NULL)
 		return;
+	/* A replica's connection goes back to the replica's pool. */
+	if (db->pool != NULL)
+		p = db->pool;
 	/* A connection left inside a transaction is rolled back first. */
 	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		db_rollback(db);

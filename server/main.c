@@ -76,6 +76,13 @@ main(int argc, char **argv)
 	if (dbpool_open(&srv.pool, settings.database_url,
 	    (int)settings.db_pool_size) < 0)
 		fatalx("cannot connect to the database");
+	/* The replica may be down now: its pool connects when first used. */
+	if (*settings.database_read_url != '\0') {
+		srv.read_pool = dbpool_new(settings.database_read_url,
+		    (int)settings.db_pool_size, 1);
+		log_info("dashboard reads go to the read replica "
+		    "(database_read_url)");
+	}
 	if ((db = dbpool_get(srv.pool, 5000)) == NULL)
 		fatalx("no database connection");
 	if (migrate_run(db, settings.migrations_dir, &applied) < 0)
@@ -100,6 +107,7 @@ main(int argc, char **argv)
 	httpd_stop(srv.httpd);
 	background_stop(srv.background);
 	queue_free(srv.queue);
+	dbpool_close(srv.read_pool);
 	dbpool_close(srv.pool);
 	settings_free(&settings);
 	log_info("stopped");

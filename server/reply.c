@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 
@@ -144,6 +145,34 @@ req_db(struct request *r)
 	if (db == NULL)
 		reply_status(r, BL_EUNAVAIL, "database unavailable");
 	return db;
+}
+
+/* How long a failed read replica is left alone before it is tried again. */
+#define READ_RETRY_MS	5000
+
+struct db *
+req_db_read(struct request *r)
+{
+	struct server *srv = req_server(r);
+	struct db *db;
+	char why[512];
+
+	if (srv->read_pool == NULL ||
+	    clock_mono_ms() < atomic_load(&srv->read_retry_ms))
+		return req_db(r);
+	if ((db = dbpool_get(srv->read_pool, 1000)) != NULL) {
+		if (atomic_exchange(&srv->read_down, 0))
+			log_info("read replica: reachable again; dashboard "
+			    "reads go to it");
+		return db;
+	}
+	atomic_store(&srv->read_retry_ms, clock_mono_ms() + READ_RETRY_MS);
+	if (!atomic_exchange(&srv->read_down, 1)) {
+		dbpool_error(srv->read_pool, why, sizeof(why));
+		log_warnx("read replica: no connection (%s); dashboard reads "
+		    "go to the primary until it answers", why);
+	}
+	return req_db(r);
 }
 
 json_t *

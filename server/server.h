@@ -2,6 +2,7 @@
 #ifndef BL_SERVER_H
 #define BL_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ struct settings {
 	char		*listen_addr;
 	long long	 listen_port;
 	char		*database_url;
+	char		*database_read_url;
 	long long	 db_pool_size;
 	long long	 threads;
 	long long	 max_body_bytes;
@@ -41,6 +43,7 @@ struct settings {
 	long long	 mail_max_attempts;
 	long long	 mail_retry_base_s;
 	long long	 background_interval_ms;
+	long long	 points_retention_months;
 };
 int	settings_load(struct settings *out, const char *path, char *err,
 	    size_t errlen);
@@ -106,9 +109,19 @@ void	 dbres_free(struct dbres *r);
 /* A float8[] column as a new array (caller frees *out); returns its length. */
 size_t	 dbres_doubles(double **out, const struct dbres *r, int row, int col);
 
+/* A pool of size connections, the first one made now: a bad URL fails here. */
 int	 dbpool_open(struct dbpool **out, const char *url, int size);
+/*
+ * A pool that connects on first use, for a database that may be down at
+ * start.  A quiet pool does not log its failures to connect: its caller
+ * decides what they mean and asks dbpool_error() why.
+ */
+struct dbpool *dbpool_new(const char *url, int size, int quiet);
+/* Why the pool last failed to lend a connection. */
+void	 dbpool_error(struct dbpool *p, char *out, size_t len);
 void	 dbpool_close(struct dbpool *p);
 struct db *dbpool_get(struct dbpool *p, int wait_ms);
+/* Returns db to the pool that lent it (which need not be p). */
 void	 dbpool_put(struct dbpool *p, struct db *db);
 
 /* migrate.c */
@@ -122,6 +135,9 @@ struct httpd;
 struct server {
 	struct settings	*settings;
 	struct dbpool	*pool;
+	struct dbpool	*read_pool;	/* the replica's, or NULL: see req_db_read() */
+	_Atomic int64_t	 read_retry_ms;	/* replica skipped until this monotonic time */
+	atomic_int	 read_down;	/* the replica failed last time it was tried */
 	struct httpd	*httpd;
 	struct queue	*queue;
 	struct background *background;
@@ -171,6 +187,13 @@ void	reply_db_error(struct request *r, struct db *db);
 void	reply_no_content(struct request *r);
 /* Lends a pooled connection, or answers 503 and returns NULL; dbpool_put() it. */
 struct db *req_db(struct request *r);
+/*
+ * The same for a read-only query that may lag the primary a little: a
+ * connection to the read replica when one is configured and reachable,
+ * else one to the primary.  A replica that fails is left alone for a few
+ * seconds, and its going and coming back are each logged once.
+ */
+struct db *req_db_read(struct request *r);
 /* Parses the body as a JSON object; on failure answers 400 and returns NULL. */
 json_t	*req_json_body(struct request *r);
 
@@ -550,6 +573,15 @@ void	mail_date(char *out, size_t outlen, int64_t t);
 /* notify.c */
 /* Mails the next incident due; 1 if one was handled, 0 if none, < 0 on error. */
 int	notify_next(struct db *db, const struct settings *s);
+
+/* retention.c */
+/* Drops the partitions of points older than months; *out says how many. */
+int	retention_drop(int *out, struct db *db, long long months);
+/*
+ * Runs retention_drop() when points_retention_months is set and an hour
+ * has passed since the last run (the first call runs it at once).
+ */
+void	retention_tick(struct db *db, const struct settings *s);
 
 /* background.c */
 struct background;

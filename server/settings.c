@@ -19,6 +19,13 @@ valid_url(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* The replica's URL may stay empty: then every read goes to the primary. */
+static int
+valid_read_url(const char *v, char *err, size_t errlen)
+{
+	return *v == '\0' ? 0 : valid_url(v, err, errlen);
+}
+
 #define S(f) offsetof(struct settings, f)
 static const struct conf_option options[] = {
 	{ "listen_addr", CONF_STRING, "127.0.0.1", 0, 0, S(listen_addr), NULL,
@@ -27,8 +34,11 @@ static const struct conf_option options[] = {
 	    NULL, "TCP port of the HTTP server" },
 	{ "database_url", CONF_STRING, NULL, 0, 0, S(database_url), valid_url,
 	    1, "DATABASE_URL", "PostgreSQL connection URL (required)" },
+	{ "database_read_url", CONF_STRING, "", 0, 0, S(database_read_url),
+	    valid_read_url, 1, NULL, "a read replica for the dashboard's "
+	    "read-only queries; empty: the primary serves them" },
 	{ "db_pool_size", CONF_INT, "8", 1, 200, S(db_pool_size), NULL, 0, NULL,
-	    "connections in the pool" },
+	    "connections in the pool (and in the replica's)" },
 	{ "threads", CONF_INT, "4", 1, 256, S(threads), NULL, 0, NULL,
 	    "HTTP worker threads" },
 	{ "max_body_bytes", CONF_INT, "16777216", 1024, 1LL << 30,
@@ -74,6 +84,10 @@ static const struct conf_option options[] = {
 	{ "background_interval_ms", CONF_INT, "300", 10, 60000,
 	    S(background_interval_ms), NULL, 0, NULL,
 	    "how often waiting runs and mail are looked for" },
+	{ "points_retention_months", CONF_INT, "0", 0, 1200,
+	    S(points_retention_months), NULL, 0, NULL,
+	    "drop month partitions of points older than this, hourly; "
+	    "0 keeps every point" },
 };
 #undef S
 
