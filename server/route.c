@@ -38,6 +38,11 @@ static const struct route routes[] = {
 	{ "PATCH", "/api/v1/alerts/{}", "alerts_patch", api_alert_patch },
 	{ "GET", "/api/v1/incidents", "incidents", api_incidents_list },
 	{ "GET", "/api/v1/incidents/{}", "incident", api_incidents_list },
+	{ "GET", "/api/v1/overview", "overview", api_dash_overview },
+	{ "GET", "/api/v1/projects/{}/commits", "commits", api_dash_commits },
+	{ "GET", "/api/v1/projects/{}/report", "report", api_dash_report },
+	{ "GET", "/api/v1/runs/{}", "run", api_dash_run },
+	{ "GET", "/api/v1/series/{}/markers", "markers", api_dash_markers },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */
