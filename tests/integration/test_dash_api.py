@@ -5,6 +5,7 @@ One project with a 30% synthetic regression on target t1 (an alert, an
 incident), a run with time series inside it, a failed job, and goals for
 the report."""
 
+import os
 import random
 
 import harness
@@ -16,7 +17,8 @@ class TestDashApi(harness.DatabaseTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.cat = Catalog(cls.db_url)
-        cls.server = cls.start_server(env={"BENCHLINE_BACKGROUND_INTERVAL_MS": "50"})
+        cls.server = cls.start_server(env={"BENCHLINE_BACKGROUND_INTERVAL_MS": "50",
+                                           "BENCHLINE_WEB_ROOT": os.path.join(harness.REPO, "web")})
         rng = random.Random(7)
         for i in range(8):
             upload_synthetic(cls.db_url, cls.server, cls.cat, i, 100, rng, wait_judged=False)
@@ -260,3 +262,28 @@ class TestDashApi(harness.DatabaseTestCase):
             self.assertEqual(status, 401, path)
             status, _, _ = harness.http("GET", srv.url + path, token=self.cat.admin)
             self.assertEqual(status, 200, path)
+
+    # --- the dashboard's files ----------------------------------------------
+
+    def test_dashboard_and_its_npm_libraries_are_served(self):
+        status, headers, body = harness.http("GET", self.server.url + "/")
+        self.assertEqual(status, 200)
+        self.assertIn(b'src="js/main.js"', body)
+        status, headers, _ = harness.http("GET", self.server.url + "/js/main.js")
+        self.assertEqual((status, headers["content-type"]), (200, "text/javascript; charset=utf-8"))
+        if not os.path.isdir(os.path.join(harness.REPO, "web", "node_modules", "chart.js")):
+            self.fail("web/node_modules is missing: make test runs npm ci in web/")
+        for path in ("/vendor/chart.js/dist/chart.umd.min.js",
+                     "/vendor/chartjs-plugin-annotation/dist/chartjs-plugin-annotation.min.js",
+                     "/vendor/chartjs-plugin-zoom/dist/chartjs-plugin-zoom.min.js",
+                     "/vendor/chartjs-adapter-date-fns/dist/chartjs-adapter-date-fns.bundle.min.js",
+                     "/vendor/hammerjs/hammer.min.js"):
+            status, headers, body = harness.http("GET", self.server.url + path)
+            self.assertEqual(status, 200, path)
+            self.assertTrue(headers["content-type"].startswith("text/javascript"), path)
+        # Only those packages' scripts: not the test driver, not package files.
+        for path in ("/vendor/playwright-core/index.js", "/vendor/chart.js/package.json",
+                     "/node_modules/chart.js/dist/chart.umd.min.js", "/vendor/chart.js",
+                     "/vendor/../package.json", "/package-lock.json/../index.html"):
+            status, _, _ = harness.http("GET", self.server.url + path)
+            self.assertEqual(status, 404, path)
