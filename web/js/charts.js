@@ -14,7 +14,7 @@ export const MARKERS = {
   regression: { color: '#d1242f', style: 'triangle', rotation: 0, sym: '▲', label: 'regression' },
   improvement: { color: '#1a7f37', style: 'triangle', rotation: 180, sym: '▼', label: 'improvement' },
   leak: { color: '#8250df', style: 'rectRot', rotation: 0, sym: '◆', label: 'memory leak' },
-  drift: { color: '#bc4c00', style: 'star', rotation: 0, sym: '✱', label: 'accuracy drift' },
+  drift: { color: '#bc4c00', style: 'circle', rotation: 0, sym: '●', label: 'accuracy drift' },
   degradation: { color: '#6e4a1e', style: 'rect', rotation: 0, sym: '■', label: 'endurance degradation' },
 };
 
@@ -104,6 +104,7 @@ export function trendChart(canvas, o) {
       type: 'point', xValue: m.x, yValue: m.y, radius: o.compact ? 5 : 8, pointStyle: st.style,
       rotation: st.rotation, backgroundColor: st.color, borderColor: '#ffffff', borderWidth: 1.5,
       yAdjust: o.compact ? -8 : -15,
+      blMarker: m.raw,
       click: () => {
         lastMarkerClick = Date.now();
         if (o.onMarker) o.onMarker(m.raw);
@@ -202,7 +203,7 @@ export function markerText(m, unit) {
   else if (m.change_pct != null) change = ' ' + fmtPct(m.change_pct);
   const where = m.incident_id ? `incident #${m.incident_id}` : m.run_id ? `run #${m.run_id}` : '';
   return `${st.sym} ${st.label}${change} at ${shortSha(m.commit)}` +
-    (m.value != null ? ` (${fmtValue(m.value, unit)})` : '') +
+    (m.value != null && m.kind !== 'leak' ? ` (${fmtValue(m.value, unit)})` : '') +
     (m.p_value != null ? `, ${fmtP(m.p_value)}` : '') + (m.state ? `, ${m.state}` : '') + (where ? ` → ${where}` : '');
 }
 

@@ -15,13 +15,15 @@ const SERIES_NAMES = {
   rss_bytes: 'RSS (resident memory)',
   rss_per_request: 'RSS after each request',
   tokens_per_s: 'tokens/s',
+  window_tokens_per_s: 'tokens/s per window (endurance)',
   temp_c: 'temperature',
   power_w: 'power',
   cpu_pct: 'CPU',
 };
 
 function verdictCell(m) {
-  if (!m.verdict) return h('span', { class: 'muted small' }, 'not judged');
+  // Accuracy, leak and endurance metrics are judged by their own rules, within the run.
+  if (!m.verdict) return h('span', { class: 'muted small', title: 'judged by the accuracy, leak or endurance rules' }, 'no run-to-run verdict');
   if (m.verdict === 'baseline' || m.verdict === 'excluded') return badge(m.verdict, m.verdict);
   const change = m.change_pct == null ? null
     : h('span', { class: 'small' }, ` ${fmtPct(Math.abs(m.change_pct))} ${m.change_pct > 0 ? 'worse' : 'better'}`);
@@ -47,26 +49,46 @@ function metricsSection(run) {
         h('td', {}, verdictCell(m))))))));
 }
 
+const SERIES_ORDER = ['rss_per_request', 'rss_bytes', 'window_tokens_per_s', 'tokens_per_s', 'temp_c', 'power_w', 'cpu_pct'];
+
+function seriesRank(name) {
+  const i = SERIES_ORDER.indexOf(name);
+  return i < 0 ? SERIES_ORDER.length : i;
+}
+
 function timeseriesSection(run, charts) {
   if (!run.timeseries.length) {
     return emptyState('No series were recorded inside this run.',
       h('p', {}, 'The worker records RSS, CPU, temperature, power and tokens/s while a scenario runs, when the machine has the sensors.'));
   }
-  const grid = h('div', { class: 'ts-grid' });
+  const grid = h('div');
   const pending = [];
+  const byScenario = new Map();
   for (const s of run.timeseries) {
-    const canvas = h('canvas', { role: 'img', 'aria-label': `${s.name} over the ${s.scenario} run, ${s.returned} samples` });
-    const box = h('div', { class: 'chart-box medium', dataset: { chart: 'run-series', series: s.name, points: String(s.returned) } }, canvas);
-    grid.append(h('article', { class: 'chart-card' },
-      h('h3', {}, `${SERIES_NAMES[s.name] || s.name}`, h('span', { class: 'small muted' }, ` · ${s.scenario} · ${s.unit}`)),
-      box,
-      s.total > s.returned ? h('p', { class: 'hint' }, `${s.returned} of ${s.total} samples (LTTB keeps the spikes)`) : null));
-    pending.push(() => charts.push(runSeriesChart(canvas, {
-      series: [{ label: SERIES_NAMES[s.name] || s.name, color: TARGET_COLORS[0], t: s.t, v: s.v }],
-      unit: s.unit, xTitle: s.name === 'rss_per_request' ? 'request number' : 'seconds into the run',
-    })));
+    if (!byScenario.has(s.scenario)) byScenario.set(s.scenario, []);
+    byScenario.get(s.scenario).push(s);
+  }
+  for (const [scenario, list] of byScenario) {
+    const sub = h('div', { class: 'ts-grid' });
+    grid.append(h('h3', {}, scenario), sub);
+    list.sort((a, b) => seriesRank(a.name) - seriesRank(b.name) || a.name.localeCompare(b.name));
+    for (const s of list) addSeries(sub, s, pending, charts);
   }
   return { grid, pending };
+}
+
+/* One chart of a series recorded inside the run; drawn once the page holds it. */
+function addSeries(grid, s, pending, charts) {
+  const canvas = h('canvas', { role: 'img', 'aria-label': `${s.name} over the ${s.scenario} run, ${s.returned} samples` });
+  const box = h('div', { class: 'chart-box medium', dataset: { chart: 'run-series', series: s.name, points: String(s.returned) } }, canvas);
+  grid.append(h('article', { class: 'chart-card' },
+    h('h4', { style: 'margin:0 0 0.3rem' }, `${SERIES_NAMES[s.name] || s.name}`, h('span', { class: 'small muted' }, ` · ${s.unit}`)),
+    box,
+    s.total > s.returned ? h('p', { class: 'hint' }, `${s.returned} of ${s.total} samples (LTTB keeps the spikes)`) : null));
+  pending.push(() => charts.push(runSeriesChart(canvas, {
+    series: [{ label: SERIES_NAMES[s.name] || s.name, color: TARGET_COLORS[0], t: s.t, v: s.v }],
+    unit: s.unit, xTitle: s.name === 'rss_per_request' ? 'request number' : 'seconds into the run',
+  })));
 }
 
 export async function render(root, ctx) {

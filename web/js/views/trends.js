@@ -105,7 +105,11 @@ function pointsTable(lines, unit) {
         h('td', { class: 'num' }, p.n), h('td', {}, h('a', { href: href(['runs', p.run_id]) }, `#${p.run_id}`))))));
 }
 
-/* The time range (epoch seconds) of the points shown between x min and max. */
+/*
+ * The time range of the points shown between x min and max, as epoch
+ * seconds with milliseconds: the runs' times are microseconds, so the end
+ * is rounded up by a millisecond to keep the last point.
+ */
 function visibleTimes(lines, min, max) {
   let lo = Infinity, hi = -Infinity;
   for (const l of lines) {
@@ -116,7 +120,7 @@ function visibleTimes(lines, min, max) {
       if (t > hi) hi = t;
     }
   }
-  return lo <= hi ? { from: Math.floor(lo / 1000), to: Math.ceil(hi / 1000) } : null;
+  return lo <= hi ? { from: (lo / 1000).toFixed(3), to: ((hi + 1) / 1000).toFixed(3) } : null;
 }
 
 async function renderMetric(box, ctx, st) {
@@ -161,23 +165,25 @@ async function renderMetric(box, ctx, st) {
   const total = lay.lines.reduce((a, l) => a + l.total, 0);
   const returned = lay.lines.reduce((a, l) => a + l.returned, 0);
   const downsampled = lay.lines.some((l) => l.total > l.returned);
+  // Zoom and pan go into the URL as the time range shown; points the server
+  // left out come back at full resolution for that window.
+  const onRange = (r) => {
+    const t = visibleTimes(lay.lines, r.min, r.max);
+    if (!t) return;
+    if (downsampled) navigate('trends', { ...params, from: t.from, to: t.to });
+    else replaceParams({ from: t.from, to: t.to });
+  };
   canvasBox.dataset.points = String(returned);
   canvasBox.dataset.markers = String(markers.length);
   canvasBox.dataset.lines = String(lay.lines.length);
 
   const chart = trendChart(canvasBox.querySelector('canvas'), {
     lines: lay.lines, markers, unit, xMode, nCommits: lay.commits.length,
-    commitLabel: (x) => (lay.commits[x] ? lay.commits[x].sha.slice(0, 7) : ''),
+    commitLabel: (x) => (lay.commits[x] ? shortSha(lay.commits[x].sha) : ''),
     onPoint: (p) => navigate(['runs', p.run_id]),
     onMarker: (m) => { location.hash = markerLink(m); },
     onMarkerHover: (m) => { info.textContent = m ? `${m.target}: ${markerText(m, unit)} — click to open` : ''; },
-    onRange: (r) => {
-      const t = visibleTimes(lay.lines, r.min, r.max);
-      if (!t) return;
-      // Points the server left out come back at full resolution for the window.
-      if (downsampled) navigate('trends', { ...params, from: t.from, to: t.to });
-      else replaceParams({ from: t.from, to: t.to });
-    },
+    onRange: (r) => onRange(r),
   });
   canvasBox.querySelector('canvas').setAttribute('aria-label',
     `${scenario}/${metric}: ${returned} points on ${lay.lines.length} target${lay.lines.length === 1 ? '' : 's'}, ${markers.length} markers`);
@@ -189,7 +195,7 @@ async function renderMetric(box, ctx, st) {
 
   const zoomed = () => chart.isZoomedOrPanned && chart.isZoomedOrPanned();
   const sync = () => {
-    if (zoomed()) chart.options.plugins.zoom.zoom.onZoomComplete({ chart });
+    if (zoomed()) onRange({ min: chart.scales.x.min, max: chart.scales.x.max });
   };
   tools.append(
     h('button', { type: 'button', onclick: () => { chart.zoom(1.5); sync(); } }, 'Zoom in'),
@@ -281,7 +287,7 @@ function renderGrid(box, ctx, st) {
       const open = () => navigate('trends', { project: st.project, scenario: sel[0].scenario, metric: sel[0].metric, x: st.params.x });
       charts.push(trendChart(canvasBox.querySelector('canvas'), {
         lines: lay.lines, markers, unit: sel[0].unit, xMode: st.xMode, nCommits: lay.commits.length, compact: true,
-        commitLabel: (x) => (lay.commits[x] ? lay.commits[x].sha.slice(0, 7) : ''),
+        commitLabel: (x) => (lay.commits[x] ? shortSha(lay.commits[x].sha) : ''),
         onPoint: open, onMarker: (m) => { location.hash = markerLink(m); },
       }));
       if (!returned) canvasBox.append(h('div', { class: 'chart-empty', dataset: { empty: '' } }, 'no results yet'));
