@@ -414,7 +414,7 @@ dash_goals_check(json_t *goals, char *err, size_t errlen)
 	static const char *const fields[] = {
 		"scenario", "metric", "op", "value", "label", "stat", NULL
 	};
-	const char *s = NULL;
+	const char *s = NULL, *metric = NULL;
 	char path[64];
 	double v;
 	json_t *g;
@@ -438,7 +438,7 @@ dash_goals_check(json_t *goals, char *err, size_t errlen)
 		if (jsonx_only(g, fields, path, err, errlen) < 0 ||
 		    jsonx_string(&s, g, "scenario", 0, 64, path, err,
 		    errlen) < 0 ||
-		    jsonx_string(&s, g, "metric", 1, 128, path, err,
+		    jsonx_string(&metric, g, "metric", 1, 128, path, err,
 		    errlen) < 0 ||
 		    jsonx_string(&s, g, "label", 0, 128, path, err,
 		    errlen) < 0 ||
@@ -446,6 +446,10 @@ dash_goals_check(json_t *goals, char *err, size_t errlen)
 		    jsonx_number(&v, g, "value", 1, path, err, errlen) < 0 ||
 		    jsonx_string(&s, g, "op", 1, 2, path, err, errlen) < 0)
 			return BL_EINVAL;
+		if (*metric == '\0') {
+			snprintf(err, errlen, "%s.metric: must not be empty", path);
+			return BL_EINVAL;
+		}
 		if (!goal_op_valid(s)) {
 			snprintf(err, errlen, "%s.op: must be one of <, <=, >, >=",
 			    path);
