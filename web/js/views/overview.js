@@ -1,7 +1,7 @@
 // Overview: projects; hardware targets with their workers, last heartbeat
 // and state; the latest commits with their status per target; open incidents.
 
-import { api, enc } from '../api.js';
+import { api } from '../api.js';
 import { badge, clear, emptyState, firstLine, fmtAgo, fmtTime, h, shortSha, table } from '../dom.js';
 import { href } from '../state.js';
 
