@@ -75,17 +75,18 @@ export function trendChart(canvas, o) {
     if (!o.compact) {
       datasets.push({
         label: line.label + ' p5', data: line.points.map((p) => ({ x: p.x, y: p.lo })),
-        borderWidth: 0, pointRadius: 0, pointHitRadius: 0, fill: false, bl: { role: 'lo' },
+        borderWidth: 0, pointRadius: 0, pointHoverRadius: 0, pointHitRadius: 0, fill: false, bl: { role: 'lo' },
       });
       datasets.push({
         label: line.label + ' p95', data: line.points.map((p) => ({ x: p.x, y: p.hi })),
-        borderWidth: 0, pointRadius: 0, pointHitRadius: 0, fill: '-1',
+        borderWidth: 0, pointRadius: 0, pointHoverRadius: 0, pointHitRadius: 0, fill: '-1',
         backgroundColor: alpha(line.color, 0.16), bl: { role: 'hi' },
       });
     }
     datasets.push({
       label: line.label, data: line.points, borderColor: line.color, backgroundColor: line.color,
-      borderWidth: o.compact ? 1.4 : 1.8, pointRadius: o.compact ? (line.points.length > 60 ? 0 : 1.5) : (line.points.length > 400 ? 1 : 2.5),
+      borderWidth: o.compact ? 1.4 : 1.8,
+      pointRadius: o.compact ? (line.points.length > 60 ? 0 : 1.5) : (line.points.length > 800 ? 0 : line.points.length > 300 ? 1 : 2.5),
       pointHoverRadius: 5, pointHitRadius: o.compact ? 3 : 5, fill: false, bl: { role: 'line', index: i, line },
     });
   });
@@ -144,7 +145,7 @@ export function trendChart(canvas, o) {
       normalized: true,
       spanGaps: true,
       layout: { padding: { top: o.compact ? 10 : 18, right: 8 } },
-      interaction: { mode: 'x', intersect: false },
+      interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
         x: xScale,
         y: {

@@ -80,8 +80,15 @@ function placeMarkers(sel, results, lay, xMode, window_) {
   return markers;
 }
 
+/* Where a marker leads: its incident, else (an improvement) the run that confirmed it. */
 function markerLink(m) {
-  return m.incident_id ? href(['incidents', m.incident_id]) : href(['runs', m.run_id]);
+  if (m.incident_id) return href(['incidents', m.incident_id]);
+  return m.run_id ? href(['runs', m.run_id]) : null;
+}
+
+function followMarker(m) {
+  const to = markerLink(m);
+  if (to) location.hash = to;
 }
 
 function markerLegend() {
@@ -181,7 +188,7 @@ async function renderMetric(box, ctx, st) {
     lines: lay.lines, markers, unit, xMode, nCommits: lay.commits.length,
     commitLabel: (x) => (lay.commits[x] ? shortSha(lay.commits[x].sha) : ''),
     onPoint: (p) => navigate(['runs', p.run_id]),
-    onMarker: (m) => { location.hash = markerLink(m); },
+    onMarker: followMarker,
     onMarkerHover: (m) => { info.textContent = m ? `${m.target}: ${markerText(m, unit)} — click to open` : ''; },
     onRange: (r) => onRange(r),
   });
@@ -223,7 +230,7 @@ async function renderMetric(box, ctx, st) {
     notes.push(h('p', { class: 'hint' }, `Zoomed to runs from ${fmtTime(win.from)} to ${fmtTime(win.to)}.`));
   }
   const markerItems = markers.slice().sort((a, b) => a.x - b.x).map((m) => h('li', {},
-    h('a', { href: markerLink(m.raw), dataset: { markerKind: m.kind }, style: `color:${markerStyle(m.kind).color}` },
+    h(markerLink(m.raw) ? 'a' : 'span', { href: markerLink(m.raw), dataset: { markerKind: m.kind }, style: `color:${markerStyle(m.kind).color}` },
       `${m.raw.target}: ${markerText(m.raw, unit)}`)));
   const tableBox = h('div');
   const details = h('details', {}, h('summary', {}, `Table of the ${returned} points`), tableBox);
@@ -288,7 +295,7 @@ function renderGrid(box, ctx, st) {
       charts.push(trendChart(canvasBox.querySelector('canvas'), {
         lines: lay.lines, markers, unit: sel[0].unit, xMode: st.xMode, nCommits: lay.commits.length, compact: true,
         commitLabel: (x) => (lay.commits[x] ? shortSha(lay.commits[x].sha) : ''),
-        onPoint: open, onMarker: (m) => { location.hash = markerLink(m); },
+        onPoint: open, onMarker: followMarker,
       }));
       if (!returned) canvasBox.append(h('div', { class: 'chart-empty', dataset: { empty: '' } }, 'no results yet'));
     } catch (e) {
