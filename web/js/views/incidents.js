@@ -95,7 +95,7 @@ function bisectionSection(a) {
       b.first_bad ? [': first bad commit ', h('strong', { class: 'mono' }, shortSha(b.first_bad))] : b.state === 'done' ? ': no single first bad commit' : ''));
     const steps = b.steps || [];
     parts.push(steps.length
-      ? table(['Round', 'Commit', 'Verdict', { label: 'Change', class: 'num' }, { label: 'p', class: 'num' }, { label: 'Runs', class: 'num' }],
+      ? table([{ label: 'Round', class: 'num' }, 'Commit', 'Verdict', { label: 'Change', class: 'num' }, { label: 'p', class: 'num' }, { label: 'Runs', class: 'num' }],
         steps.map((s) => h('tr', { dataset: { step: String(s.round) } },
           h('td', { class: 'num' }, s.round), h('td', { class: 'mono' }, shortSha(s.commit)),
           h('td', {}, badge(s.verdict, s.verdict === 'bad' ? 'fail' : s.verdict === 'good' ? 'pass' : 'none')),
