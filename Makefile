@@ -95,8 +95,13 @@ fuzz: $(FUZZ_BIN)
 	    echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
+# The dashboard's libraries and its browser tests' driver come from npm
+# (web/package-lock.json); npm ci runs when node_modules is missing or older.
 deps:
-	@bash deploy/install-deps.sh
+	@bash deploy/install-deps.sh --browser
+	@if [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	    echo "npm ci in web/"; \
+	    (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || exit 1; fi
 
 test: deps
 	$(MAKE) all unit

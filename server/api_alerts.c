@@ -250,6 +250,11 @@ api_project_patch(struct request *r)
 			}
 		}
 	}
+	v = json_object_get(settings, "goals");
+	if (v != NULL && dash_goals_check(v, err, sizeof(err)) < 0) {
+		reply_status(r, BL_EINVAL, err);
+		goto out;
+	}
 	text = settings ? jsonx_dump(settings) : NULL;
 	dbp_int(&p, project);
 	dbp_str(&p, text);

@@ -18,7 +18,7 @@
  * and the reader check.  Answers the request itself and returns NULL when
  * either fails.
  */
-static struct db *
+struct db *
 read_begin(struct request *r)
 {
 	struct db *db = req_db_read(r);
@@ -35,7 +35,7 @@ read_begin(struct request *r)
 }
 
 /* Answers with the JSON a query returns in its single row and column. */
-static void
+void
 reply_query_json(struct request *r, struct db *db, const char *sql,
     const struct dbparams *p)
 {
@@ -82,7 +82,7 @@ api_targets_list(struct request *r)
 }
 
 /* Resolves the project named by the first path parameter, or answers 404. */
-static int
+int
 project_param(int64_t *out, struct request *r, struct db *db)
 {
 	const char *name = req_param(r, 0);
@@ -96,7 +96,7 @@ project_param(int64_t *out, struct request *r, struct db *db)
 }
 
 /* Reads an optional integer query parameter within bounds, or answers 400. */
-static int
+int
 query_int(int64_t *out, struct request *r, const char *name, int64_t min,
     int64_t max)
 {
@@ -349,7 +349,7 @@ out:
 }
 
 /* Looks a commit of the project up by full or abbreviated sha. */
-static int
+int
 commit_find(int64_t *out, struct db *db, int64_t project_id, const char *sha)
 {
 	struct dbparams p = { .n = 0 };

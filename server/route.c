@@ -44,6 +44,11 @@ static const struct route routes[] = {
 	    api_investigations_list },
 	{ "POST", "/hooks/github", "hooks_github", api_hooks_github },
 	{ "POST", "/hooks/gitlab", "hooks_gitlab", api_hooks_gitlab },
+	{ "GET", "/api/v1/overview", "overview", api_dash_overview },
+	{ "GET", "/api/v1/projects/{}/commits", "commits", api_dash_commits },
+	{ "GET", "/api/v1/projects/{}/report", "report", api_dash_report },
+	{ "GET", "/api/v1/runs/{}", "run", api_dash_run },
+	{ "GET", "/api/v1/series/{}/markers", "markers", api_dash_markers },
 };
 
 /* Matches path against pattern, capturing "{}" segments into r when r is set. */

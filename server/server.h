@@ -325,6 +325,20 @@ void	api_series_points(struct request *r);
 void	api_commit_compare(struct request *r);
 void	api_jobs_list(struct request *r);
 void	api_targets_list(struct request *r);
+/* Helpers of the read handlers, shared with api_dash.c. */
+/* A pooled connection once the reader check passed; else answers and returns NULL. */
+struct db *read_begin(struct request *r);
+/* Answers with the JSON a query returns in its single row and column. */
+void	reply_query_json(struct request *r, struct db *db, const char *sql,
+	    const struct dbparams *p);
+/* Resolves the project named by the first path parameter, or answers 404. */
+int	project_param(int64_t *out, struct request *r, struct db *db);
+/* An optional integer query parameter within bounds, or answers 400. */
+int	query_int(int64_t *out, struct request *r, const char *name,
+	    int64_t min, int64_t max);
+/* A commit of the project by full or abbreviated sha: BL_EINVAL, BL_ENOTFOUND, BL_ECONFLICT. */
+int	commit_find(int64_t *out, struct db *db, int64_t project_id,
+	    const char *sha);
 
 /* api_admin.c */
 void	api_admin_project_create(struct request *r);
@@ -699,5 +713,18 @@ int	webhook_branch_wanted(const struct webhook_settings *s,
 /* api_hooks.c */
 void	api_hooks_github(struct request *r);
 void	api_hooks_gitlab(struct request *r);
+/* api_dash.c */
+/* The reads the dashboard needs beyond api_query.c's; see docs/API.md. */
+void	api_dash_overview(struct request *r);
+void	api_dash_commits(struct request *r);
+void	api_dash_run(struct request *r);
+void	api_dash_markers(struct request *r);
+void	api_dash_report(struct request *r);
+/*
+ * Checks a project's settings.goals: an array of {"metric", "op", "value",
+ * "scenario"?, "label"?} with op one of <, <=, >, >=.  On failure returns
+ * BL_EINVAL with the JSON path of the bad field in err.
+ */
+int	dash_goals_check(json_t *goals, char *err, size_t errlen);
 
 #endif

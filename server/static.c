@@ -40,6 +40,51 @@ content_type(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * The npm packages the dashboard loads, served from web_root's
+ * node_modules under /vendor/<package>/ (web/package.json installs them);
+ * nothing else in node_modules is reachable, the test driver included.
+ */
+static const char *const vendor_pkgs[] = {
+	"chart.js", "chartjs-adapter-date-fns", "chartjs-plugin-annotation",
+	"chartjs-plugin-zoom", "hammerjs", NULL
+};
+
+/*
+ * Maps a request path to a file under root: "/vendor/<pkg>/<file>.js" (or
+ * .map) to root/node_modules/<pkg>/<file> for the packages above, any
+ * other path to root/<path>.  Returns 0, or -1 for a path not served.
+ */
+static int
+static_file(char *out, size_t len, const char *root, const char *path)
+{
+	const char *pkg, *rest, *dot;
+	size_t i, n;
+
+	if (strncmp(path, "/node_modules/", 14) == 0)
+		return -1;
+	if (strncmp(path, "/vendor/", 8) != 0) {
+		n = (size_t)snprintf(out, len, "%s%s%s", root, path,
+		    path[strlen(path) - 1] == '/' ? "index.html" : "");
+		return n < len ? 0 : -1;
+	}
+	pkg = path + 8;
+	if ((rest = strchr(pkg, '/')) == NULL)
+		return -1;
+	dot = strrchr(rest, '.');
+	if (dot == NULL || (strcmp(dot, ".js") != 0 && strcmp(dot, ".map") != 0))
+		return -1;
+	for (i = 0; vendor_pkgs[i] != NULL; i++) {
+		if (strlen(vendor_pkgs[i]) == (size_t)(rest - pkg) &&
+		    strncmp(vendor_pkgs[i], pkg, (size_t)(rest - pkg)) == 0) {
+			n = (size_t)snprintf(out, len, "%s/node_modules%s", root,
+			    path + 7);
+			return n < len ? 0 : -1;
+		}
+	}
+	return -1;
+}
+
 /* Refuses paths that could leave web_root. */
 static int
 path_safe(const char *p)
@@ -79,9 +124,8 @@ static_serve(struct request *r)
 		not_found(r);
 		return;
 	}
-	snprintf(full, sizeof(full), "%s%s%s", root, path,
-	    path[strlen(path) - 1] == '/' ? "index.html" : "");
-	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (static_file(full, sizeof(full), root, path) < 0 ||
+	    (fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
 		not_found(r);
 		return;
 	}
