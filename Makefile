@@ -99,7 +99,8 @@ fuzz: $(FUZZ_BIN)
 # (web/package-lock.json); npm ci runs when node_modules is missing or older.
 deps:
 	@bash deploy/install-deps.sh --browser
-	@if [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
+	@if [ ! -e web/node_modules/.package-lock.json ] || \
+	    [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then \
 	    echo "npm ci in web/"; \
 	    (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || exit 1; fi
 
