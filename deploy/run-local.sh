@@ -71,7 +71,7 @@ if [ ! -s "$var/admin-token" ]; then
 fi
 
 # The demo's hardware target is this machine, with a worker token kept in var/.
-target=$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9._-\n' '-' | cut -c1-60)
+target=$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9._\n-' '-' | cut -c1-60)
 case "$target" in [A-Za-z]*) ;; *) target=local-$target ;; esac
 "$BUILD/benchline" list targets --json 2>/dev/null | grep -q "\"$target\"" ||
 	"$BUILD/benchline" target create "$target" --arch "$(uname -m)" \

@@ -78,10 +78,13 @@ class TestMakeRunLoop(harness.DatabaseTestCase):
         url = f"http://127.0.0.1:{ports[0]}"
         var = os.path.join(copy, "var")
         proc = self.start(copy, ports)
-        harness.wait_for(lambda: "finished" in open(os.path.join(var, "demo.log")).read()
-                         if os.path.exists(os.path.join(var, "demo.log")) else False,
-                         timeout=600, interval=2,
-                         message="the demo did not finish: " + proc.log_tail())
+        def finished():
+            if not proc.alive():
+                raise AssertionError("make run ended early:\n" + proc.log_tail())
+            log = os.path.join(var, "demo.log")
+            return os.path.exists(log) and "finished" in open(log).read()
+        harness.wait_for(finished, timeout=600, interval=2,
+                         message="the demo to finish")
         out = proc.log_text()
         self.assertIn(f"dashboard:  {url}/", out)
         self.assertIn("var/mail/new", out)
@@ -101,7 +104,7 @@ class TestMakeRunLoop(harness.DatabaseTestCase):
                 self.assertEqual((a["state"], a["resolved_by"]), ("resolved", "recovered"))
         njobs = len(self.api(url, "/api/v1/jobs?project=tinyllm"))
         # Every process the run started is in its session; all of them stop.
-        pg_pid = int(open(os.path.join(var, "pg", "postmaster.pid")).readline())
+        pg_pid = int(open(os.path.join(var, "pg", "data", "postmaster.pid")).readline())
         session = [int(p) for p in os.listdir("/proc") if p.isdigit() and
                    session_of(int(p)) == proc.pid]
         self.assertGreaterEqual(len(session), 4, session)   # bash, smtp, server, worker

@@ -158,21 +158,52 @@ class TestPushBisect(harness.DatabaseTestCase):
         subjects = sorted(m["subject"] for m in mails)
         for role in ("slow", "leak", "drift"):
             self.assertEqual(sum(self.shas[role][:8] in s for s in subjects), 1, subjects)
+        for m in mails:
+            self.assertEqual(m["rcpt_tos"], ["perf-team@example.org"])
+            self.assertIn("/#/incidents/", m["body"])
         slow_mail = next(m for m in mails if self.shas["slow"][:8] in m["subject"])
+        self.assertIn("perf", slow_mail["subject"])
         self.assertIn("confirmed by", slow_mail["body"])
         self.assertIn("first bad commit " + self.shas["slow"][:12], slow_mail["body"])
+        leak_mail = next(m for m in mails if self.shas["leak"][:8] in m["subject"])
+        self.assertIn("leak", leak_mail["subject"])
+        self.assertIn("memory_leak/rss_slope_bytes_per_request on t1", leak_mail["body"])
+        drift_mail = next(m for m in mails if self.shas["drift"][:8] in m["subject"])
+        self.assertIn("top1_agreement", drift_mail["body"])
         for i in self.get("/api/v1/incidents?project=demo"):
             self.assertEqual(i["mail_state"], "sent" if i["state"] != "invalid" else "none",
                              i["commit"])
 
-    def test_4_the_fix_resolves_and_opens_nothing(self):
+    def test_4_acknowledge_and_resolve_send_no_mail(self):
+        before = len(self.smtp.messages())
+        alert = self.alerts("perf")[0]
+        url = f"{self.server.url}/api/v1/alerts/{alert['id']}"
+        status, _, body = harness.http("PATCH", url, {"state": "acknowledged"},
+                                       token=self.cat.admin)
+        self.assertEqual((status, body["state"]), (200, "acknowledged"))
+        self.assertEqual(self.sql_value("SELECT state FROM alerts WHERE id = :'p1'",
+                                        alert["id"]), "acknowledged")
+        status, _, body = harness.http("PATCH", url, {"state": "gone"}, token=self.cat.admin)
+        self.assertEqual(status, 400)
+        self.assertIn("$.state", body["error"]["message"])
+        status, _, _ = harness.http("PATCH", url, {"state": "resolved"})
+        self.assertEqual(status, 401)
+        status, _, body = harness.http("PATCH", url, {"state": "resolved"}, token=self.cat.admin)
+        self.assertEqual((status, body["state"], body["resolved_by"]), (200, "resolved", "user"))
+        __import__("time").sleep(3)        # longer than mail_delay_s
+        self.assertEqual(len(self.smtp.messages()), before)
+
+    def test_5_the_fix_resolves_and_opens_nothing(self):
         push3 = self.push(self.shas["drift"], self.shas["fix"])
         self.assertEqual(len(push3["jobs"]), 1)
         self.settle(timeout=600)
         for kind in ("leak", "accuracy"):
             for a in self.alerts(kind):
                 self.assertEqual((a["state"], a["resolved_by"]), ("resolved", "recovered"), kind)
+        # Not the speed-up, not the fix, no neutral commit: only the three.
         blamed = {r[0] for r in self.sql("SELECT c.sha FROM alerts a JOIN commits c ON "
                                          "c.id = a.bad_commit_id WHERE a.state <> 'invalid'")}
         self.assertEqual(blamed, {self.shas[r] for r in ("slow", "leak", "drift")})
+        self.assertEqual(self.sql_value("SELECT count(*) FROM alerts WHERE kind = 'leak' AND "
+                                        "state <> 'invalid'"), "1")
         self.assertEqual(len(self.smtp.messages()), self.mails_before + 3)
