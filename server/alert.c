@@ -264,6 +264,7 @@ alert_recover(struct db *db, int64_t series_id, const char *kind,
 	    "resolved_by = 'recovered', updated_at = now(), details = details || "
 	    "jsonb_build_object('recovered_in_run', $5::bigint) WHERE series_id = "
 	    "$1 AND kind = $2::alert_kind AND state IN ('open', 'acknowledged') "
+	    "AND NOT investigating "
 	    "AND ($2 <> 'perf' OR (before_value IS NOT NULL AND abs($3 / "
 	    "before_value - 1) < $4 AND abs($6 / before_value - 1) < $4)) "
 	    "RETURNING id", &p)) < 0)

@@ -586,9 +586,10 @@ struct inv_alert {
 	double	threshold;
 };
 
+/* The investigation's alerts still under way; with closed, those users closed too. */
 static int
 load_alerts(struct inv_alert **out, size_t *n, struct db *db,
-    const struct inv *v)
+    const struct inv *v, int closed)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
@@ -596,10 +597,12 @@ load_alerts(struct inv_alert **out, size_t *n, struct db *db,
 	int rc;
 
 	dbp_int(&p, v->id);
+	dbp_int(&p, closed);
 	if ((rc = db_queryp(&res, db, "SELECT a.id, a.series_id, s.direction = "
 	    "'higher', s.metric FROM alerts a JOIN series s ON s.id = "
 	    "a.series_id WHERE a.investigation_id = $1 AND a.investigating AND "
-	    "a.state IN ('open', 'acknowledged') ORDER BY a.id", &p)) < 0)
+	    "(a.state IN ('open', 'acknowledged') OR ($2 = 1 AND a.state = "
+	    "'resolved')) ORDER BY a.id", &p)) < 0)
 		return rc;
 	*n = (size_t)dbres_rows(res);
 	*out = xcalloc(*n + 1, sizeof(**out));
@@ -698,7 +701,7 @@ confirm_end(struct db *db, struct inv *v)
 	int64_t first = 0;
 	json_t *c;
 
-	if ((rc = load_alerts(&al, &n, db, v)) < 0)
+	if ((rc = load_alerts(&al, &n, db, v, 0)) < 0)
 		return rc;
 	cv = xcalloc(n + 1, sizeof(*cv));
 	for (i = 0; i < n && rc == 0; i++) {
@@ -841,7 +844,7 @@ alerts_move(struct db *db, const struct inv *v, int64_t good, int64_t bad,
 	size_t n = 0, i;
 	int rc;
 
-	if ((rc = load_alerts(&al, &n, db, v)) < 0)
+	if ((rc = load_alerts(&al, &n, db, v, 1)) < 0)
 		return rc;
 	for (i = 0; i < n && rc == 0; i++)
 		rc = alert_move(db, al[i].id, good, bad, "bisection", bisection);
