@@ -936,13 +936,32 @@ bisect_end(struct db *db, struct inv *v)
 	return rc < 0 ? rc : inv_save(db, v, NULL);
 }
 
+/*
+ * Ends an investigation whose step cannot be judged, so it is not retried
+ * for ever and its alerts (no longer held) are mailed as they stand.
+ */
+static void
+give_up(struct db *db, int64_t id)
+{
+	struct dbparams p = { .n = 0 };
+
+	dbp_int(&p, id);
+	dbp_str(&p, db_errmsg(db));
+	if (db_queryp(NULL, db, "WITH i AS (UPDATE investigations SET state = "
+	    "'failed', reason = $2, updated_at = now() WHERE id = $1 RETURNING "
+	    "id) UPDATE alerts SET investigating = false WHERE investigation_id "
+	    "IN (SELECT id FROM i)", &p) < 0)
+		log_warnx("cannot set investigation %" PRId64 " aside: %s", id,
+		    db_errmsg(db));
+}
+
 int
 investigate_next(struct db *db)
 {
 	struct dbres *res = NULL;
 	struct dbparams p = { .n = 0 };
 	struct inv v;
-	int64_t id;
+	int64_t id = 0;
 	int rc;
 
 	if ((rc = db_begin(db)) < 0)
@@ -975,6 +994,8 @@ investigate_next(struct db *db)
 fail:
 	log_warnx("investigation step failed: %s", db_errmsg(db));
 	db_rollback(db);
+	if (id > 0 && rc != BL_EUNAVAIL)
+		give_up(db, id);
 	return rc;
 }
 

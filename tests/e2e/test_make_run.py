@@ -19,7 +19,6 @@ import signal
 import subprocess
 
 import harness
-from fixtures import demo_history
 
 
 def copy_checkout(dest):
@@ -73,7 +72,6 @@ class TestMakeRunLoop(harness.DatabaseTestCase):
     def test_the_whole_loop_starts_finds_and_stops(self):
         copy = harness.tmpdir("checkout-")
         copy_checkout(copy)
-        demo_history()      # the test's own copy: nothing shared with the run's
         ports = [harness.free_port() for _ in range(3)]
         url = f"http://127.0.0.1:{ports[0]}"
         var = os.path.join(copy, "var")

@@ -119,10 +119,26 @@ test_step_cases(void **state)
 }
 
 /*
- * Simulated pairs: each run's value is the commit's level times a slow
- * phase shared by both runs of a pair (up to 50% slower, as this VM's
- * host does) and its own noise.  Confirmation then bisection rules.
+ * n simulated pairs: each run's value is its commit's level (a at 100, b
+ * at level_b) times a slow phase shared by both runs of a pair (one pair
+ * in five, up to 50% slower, as this VM's host does) and its own noise.
  */
+static void
+simulate_pairs(struct stats_rng *rng, double *a, double *b, int n,
+    double level_b, double noise)
+{
+	double phase;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		phase = stats_rng_uniform(rng) < 0.2 ?
+		    0.5 + 0.5 * stats_rng_uniform(rng) : 1;
+		a[i] = 100 * phase * stats_rng_lognormal(rng, 0, noise);
+		b[i] = level_b * phase * stats_rng_lognormal(rng, 0, noise);
+	}
+}
+
+/* Confirmation then bisection rules on simulated pairs with a known truth. */
 static void
 test_simulated(void **state)
 {
@@ -130,9 +146,9 @@ test_simulated(void **state)
 	struct stats_rng rng;
 	struct confirm_verdict cv;
 	struct step_verdict sv;
-	double a[16], b[16], phase;
+	double a[16], b[16];
 	const double noise[] = { 0.02, 0.05 };
-	int t, i, k, n, stood, nulls, wrong, asked;
+	int t, k, n, stood, nulls, wrong, asked;
 	size_t ni;
 
 	(void)state;
@@ -144,15 +160,8 @@ test_simulated(void **state)
 				/* k = 0: a real 15% slowdown; 1: none. */
 				n = p.confirm_pairs;
 				for (;;) {
-					for (i = 0; i < n; i++) {
-						phase = stats_rng_uniform(&rng) < 0.2 ?
-						    0.5 + 0.5 * stats_rng_uniform(&rng) : 1;
-						a[i] = 100 * phase * stats_rng_lognormal(
-						    &rng, 0, noise[ni]);
-						b[i] = (k == 0 ? 100 / 1.15 : 100) *
-						    phase * stats_rng_lognormal(&rng, 0,
-						    noise[ni]);
-					}
+					simulate_pairs(&rng, a, b, n, k == 0 ?
+					    100 / 1.15 : 100, noise[ni]);
 					assert_int_equal(investigate_confirm(&cv, a,
 					    b, (size_t)n, 1, 0.10, &p), 0);
 					if (!cv.more)
@@ -168,15 +177,8 @@ test_simulated(void **state)
 			for (k = 0; k < 2; k++) {
 				n = p.step_pairs;
 				for (;;) {
-					for (i = 0; i < n; i++) {
-						phase = stats_rng_uniform(&rng) < 0.2 ?
-						    0.5 + 0.5 * stats_rng_uniform(&rng) : 1;
-						a[i] = 100 * phase * stats_rng_lognormal(
-						    &rng, 0, noise[ni]);
-						b[i] = (k == 0 ? 100 / 1.15 : 100) *
-						    phase * stats_rng_lognormal(&rng, 0,
-						    noise[ni]);
-					}
+					simulate_pairs(&rng, a, b, n, k == 0 ?
+					    100 / 1.15 : 100, noise[ni]);
 					assert_int_equal(investigate_step(&sv, a, b,
 					    (size_t)n, 1, 0.15, &p), 0);
 					if (sv.verdict != STEP_UNDECIDED)
