@@ -67,7 +67,10 @@ class TestDashboard(harness.DatabaseTestCase):
         harness.sql(cls.db_url, "UPDATE projects SET repo_url = :'p1' WHERE name = 'demo'", cls.repo)
         cli_ok(cls.db_url, "target", "create", "t3", "--arch", "riscv64", "--cpu", "synthetic")
         cls.w4 = cli_ok(cls.db_url, "worker", "create", "--target", "t3", "--name", "w4").strip()
-        cli_ok(cls.db_url, "project", "create", "synth", "--repo", "file:///nonexistent/synth.git")
+        # No worker takes synth's jobs: its uploads are scripted, so no
+        # confirmation re-runs (they would be claimed by the script).
+        cli_ok(cls.db_url, "project", "create", "synth", "--repo", "file:///nonexistent/synth.git",
+               "--settings", '{"confirm": false}')
         cli_ok(cls.db_url, "project", "create", "empty", "--repo", "file:///nonexistent/empty.git")
         cls.server = cls.start_server(env={
             "BENCHLINE_WEB_ROOT": os.path.join(harness.REPO, "web"),
