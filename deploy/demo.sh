@@ -11,8 +11,10 @@
 # investigations are done:
 #   1. baseline..speedup, plus two more runs of the speed-up (the baseline);
 #   2. the 7 commits up to the drifting one, in ONE push: only its head is
-#      benchmarked; confirmation and bisection find the slower commit, the
-#      leaking one and the drifting one;
+#      benchmarked; confirmation and bisection find the slower commit (on
+#      the counted instructions, which the wall-clock alerts then check on
+#      their own pairs), the leaking one and the drifting one; the time from
+#      the push to each mailed verdict is printed;
 #   3. the fix, which resolves the leak and the drift.
 # VAR/demo/pushed records what was sent, so a second run sends nothing again.
 # "short" benchmarks only memory_leak and accuracy (for tests: no perf).
@@ -53,12 +55,12 @@ fi
 if [ "$mode" = short ]; then
 	scenarios='["memory_leak", "accuracy"]'
 else
-	scenarios='["latency", "memory_leak", "accuracy"]'
+	scenarios='["latency", "memory_leak", "accuracy", "instructions"]'
 fi
 # Demo-sized scenarios: a job takes seconds, so the whole story takes minutes.
 params='{"latency": {"repetitions": 15, "warmup": 2, "prompt_tokens": [32],
   "max_tokens": [16]}, "memory_leak": {"requests": 60, "prompt_tokens": 16,
-  "max_tokens": 4}}'
+  "max_tokens": 4}, "instructions": {"requests": 2, "warmup": 1}}'
 api PATCH /api/v1/projects/tinyllm "{\"webhook_secret\": \"$secret\",
   \"settings\": {\"subscribers\": [\"you@localhost\"], \"scenarios\": $scenarios,
   \"job_params\": $params}}" >/dev/null
@@ -75,7 +77,8 @@ import json, sys
 print(sum(j["state"] in ("queued", "running") for j in json.load(sys.stdin)))')
 	inv=$(api GET "/api/v1/investigations?project=tinyllm" | python3 -c '
 import json, sys
-print(sum(i["state"] in ("confirming", "bisecting") for i in json.load(sys.stdin)))')
+print(sum(i["state"] in ("confirming", "bisecting", "following")
+          for i in json.load(sys.stdin)))')
 	echo $((jobs + inv))
 }
 
@@ -104,8 +107,18 @@ if ! step baseline; then
 fi
 if ! step regression; then
 	say "push 2: neutral1..drift, 7 commits, only the head benchmarked"
+	pushed_at=$(date -u +%s)
 	push "$(sha speedup)" "$(sha drift)"
 	settle "push 2 with its confirmation and bisection"
+	# From the push to each verdict mailed (mailed_at, in the database's clock).
+	api GET "/api/v1/incidents?project=tinyllm" | python3 -c '
+import datetime, json, sys
+pushed = int(sys.argv[1])
+for i in json.load(sys.stdin):
+    if i.get("mailed_at"):
+        t = datetime.datetime.fromisoformat(i["mailed_at"]).timestamp() - pushed
+        print("  %s (%s): mailed %d min %02d s after the push" % (
+            i["commit"][:12], ",".join(i["kinds"] or []), t // 60, t % 60))' "$pushed_at"
 	echo regression >>"$var/demo/pushed"
 fi
 if ! step fix; then

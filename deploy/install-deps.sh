@@ -39,7 +39,7 @@ base_pkgs=(
 worker_pkgs=(
 	build-essential pkg-config git ca-certificates
 	libgit2-dev libcurl4-openssl-dev libjansson-dev
-	procps curl
+	procps curl valgrind
 )
 browser_pkgs=(chromium chromium-driver nodejs npm)
 

@@ -48,6 +48,31 @@ incident_sync(struct db *db, int64_t alert_id)
 	return incident_sync_id(db, incident_of(db, alert_id));
 }
 
+/*
+ * An incident an alert has left for incident `to`.  Emptied and not yet
+ * mailed, it becomes a pointer to `to` (as do the incidents that pointed
+ * to it), so that a link to it taken meanwhile still leads to the alerts;
+ * else it is recomputed.
+ */
+static int
+incident_leave(struct db *db, int64_t incident_id, int64_t to)
+{
+	struct dbparams p = { .n = 0 };
+	int rc;
+
+	dbp_int(&p, incident_id);
+	dbp_int(&p, to);
+	if ((rc = db_queryp(NULL, db, "WITH moved AS (UPDATE incidents i SET "
+	    "moved_to = $2, mail_state = 'none', mail_error = 'its alerts "
+	    "moved to incident ' || $2, updated_at = now() WHERE id = $1 AND "
+	    "$2 <> $1 AND mail_state = 'pending' AND NOT EXISTS (SELECT 1 FROM "
+	    "alerts a WHERE a.incident_id = i.id) RETURNING id) UPDATE "
+	    "incidents SET moved_to = $2 WHERE moved_to = $1 AND EXISTS "
+	    "(SELECT 1 FROM moved)", &p)) < 0)
+		return rc;
+	return incident_sync_id(db, incident_id);
+}
+
 /* The incident of a commit in the series' project, made if missing, e-mail pending. */
 static int
 incident_for(int64_t *out, struct db *db, int64_t series_id, int64_t commit_id)
@@ -65,7 +90,10 @@ incident_for(int64_t *out, struct db *db, int64_t series_id, int64_t commit_id)
 	    "WHERE s.id = $1 ON CONFLICT (project_id, commit_id) DO UPDATE SET "
 	    "updated_at = now(), state = CASE WHEN incidents.state IN "
 	    "('resolved', 'invalid') THEN 'open'::alert_state ELSE "
-	    "incidents.state END RETURNING id", &p)) < 0)
+	    "incidents.state END, mail_state = CASE WHEN incidents.moved_to IS "
+	    "NOT NULL THEN 'pending'::mail_state ELSE incidents.mail_state END, "
+	    "mail_error = CASE WHEN incidents.moved_to IS NOT NULL THEN NULL "
+	    "ELSE incidents.mail_error END, moved_to = NULL RETURNING id", &p)) < 0)
 		return rc;
 	*out = dbres_int(res, 0, 0);
 	dbres_free(res);
@@ -235,14 +263,55 @@ alert_move(struct db *db, int64_t alert_id, int64_t good, int64_t bad,
 		return rc;
 	log_info("alert %" PRId64 " moved to its first bad commit (incident %"
 	    PRId64 ")", alert_id, incident);
-	/* The incident it leaves: gone if empty and unmailed, else recomputed. */
-	p.n = 0;
-	dbp_int(&p, old);
-	if ((rc = db_queryp(NULL, db, "DELETE FROM incidents i WHERE id = $1 "
-	    "AND mail_state = 'pending' AND NOT EXISTS (SELECT 1 FROM alerts a "
-	    "WHERE a.incident_id = i.id)", &p)) < 0)
+	return incident_leave(db, old, incident);
+}
+
+int
+alert_headline(struct db *db, int64_t alert_id, double before, double after,
+    double change, double p)
+{
+	struct dbparams q = { .n = 0 };
+
+	dbp_int(&q, alert_id);
+	dbp_num(&q, before);
+	dbp_num(&q, after);
+	dbp_num(&q, change * 100);
+	dbp_num(&q, p);
+	return db_queryp(NULL, db, "UPDATE alerts SET before_value = "
+	    "coalesce($2, before_value), after_value = coalesce($3, "
+	    "after_value), change_pct = coalesce($4, change_pct), p_value = $5, "
+	    "updated_at = now() WHERE id = $1", &q);
+}
+
+int
+alert_undecided(struct db *db, int64_t alert_id, int64_t commit, json_t *val)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int64_t old = incident_of(db, alert_id), series = 0, incident = old;
+	int rc;
+
+	if ((rc = alert_detail(db, alert_id, "bisection", val)) < 0)
 		return rc;
-	return incident_sync_id(db, old);
+	dbp_int(&p, alert_id);
+	if ((rc = db_queryp(&res, db, "SELECT series_id FROM alerts WHERE id = "
+	    "$1", &p)) < 0)
+		return rc;
+	if (dbres_rows(res) == 1)
+		series = dbres_int(res, 0, 0);
+	dbres_free(res);
+	if (commit > 0 && series > 0 &&
+	    (rc = incident_for(&incident, db, series, commit)) < 0)
+		return rc;
+	p.n = 0;
+	dbp_int(&p, alert_id);
+	dbp_id(&p, incident);
+	if ((rc = db_queryp(NULL, db, "UPDATE alerts SET incident_id = "
+	    "coalesce($2, incident_id), investigating = false, updated_at = "
+	    "now() WHERE id = $1", &p)) < 0 ||
+	    (rc = incident_sync_id(db, incident)) < 0 || incident == old)
+		return rc;
+	return incident_leave(db, old, incident);
 }
 
 int
@@ -396,9 +465,12 @@ alert_incidents(json_t **out, struct db *db, int64_t project_id,
 	    "a.incident_id = i.id AND a.state <> 'invalid') AS targets, "
 	    "(SELECT count(*) FROM targets WHERE active) AS active_targets, "
 	    "(SELECT json_agg(" ALERT_JSON " ORDER BY a.id) " ALERT_FROM
-	    " WHERE a.incident_id = i.id) AS alerts "
+	    " WHERE a.incident_id = i.id) AS alerts, (SELECT array_agg(o.id "
+	    "ORDER BY o.id) FROM incidents o WHERE o.moved_to = i.id) AS "
+	    "moved_here "
 	    "FROM incidents i JOIN projects p ON p.id = i.project_id JOIN "
 	    "commits c ON c.id = i.commit_id WHERE ($1 = 0 OR i.project_id = $1) "
-	    "AND ($2::alert_state IS NULL OR i.state = $2) AND ($3 = 0 OR "
-	    "i.id = $3)) x", &p);
+	    "AND ($2::alert_state IS NULL OR i.state = $2) AND ($3 = 0 AND "
+	    "i.moved_to IS NULL OR i.id = coalesce((SELECT m.moved_to FROM "
+	    "incidents m WHERE m.id = $3), $3))) x", &p);
 }

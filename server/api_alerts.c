@@ -123,7 +123,8 @@ void
 api_investigations_list(struct request *r)
 {
 	static const char *const inv_states[] = {
-		"confirming", "bisecting", "done", "overturned", "failed", NULL
+		"confirming", "bisecting", "following", "done", "overturned",
+		"undecided", "failed", NULL
 	};
 
 	list_or_one(r, "investigation", inv_states, investigate_list);

@@ -166,16 +166,23 @@ check_suspect(struct run_ctx *c, struct db *db)
 	return rc;
 }
 
-/* Opens an alert and, when it opened one, its investigation. */
+/*
+ * Opens an alert and, when it opened one, records that it wants
+ * investigating: held from the mail until the investigation loop (which
+ * sees the whole run by then) has taken it up.
+ */
 static int
 open_alert(struct db *db, const struct alert_spec *a, int64_t *alerts)
 {
+	struct dbparams p = { .n = 0 };
 	int64_t id = 0;
 	int rc;
 
-	if ((rc = alert_open(db, a, alerts, &id)) == 0 && id > 0)
-		rc = investigate_alert(db, id);
-	return rc;
+	if ((rc = alert_open(db, a, alerts, &id)) < 0 || id == 0)
+		return rc;
+	dbp_int(&p, id);
+	return db_queryp(NULL, db, "UPDATE alerts SET investigation_wanted = "
+	    "true, investigating = true WHERE id = $1", &p);
 }
 
 /* One point of a series' history as the detector sees it. */

@@ -25,6 +25,7 @@ struct metric {
 	double		*samples;
 	size_t		 n;
 	double		 value, lo, hi;
+	int		 counted;	/* counted (instructions), not timed */
 	int64_t		 series_id;
 };
 
@@ -119,7 +120,7 @@ parse_metric(struct metric *m, const char *name, json_t *obj, const char *path,
     char *err, size_t errlen)
 {
 	static const char *const fields[] = {
-		"unit", "direction", "samples", "value", NULL
+		"unit", "direction", "samples", "value", "counted", NULL
 	};
 	struct stats_summary sum;
 	json_t *samples = NULL;
@@ -136,7 +137,9 @@ parse_metric(struct metric *m, const char *name, json_t *obj, const char *path,
 	    (rc = jsonx_string(&m->direction, obj, "direction", 1, 16, path,
 	    err, errlen)) < 0 ||
 	    (rc = jsonx_array(&samples, obj, "samples", 1, MAX_SAMPLES, path,
-	    err, errlen)) < 0)
+	    err, errlen)) < 0 ||
+	    (rc = jsonx_bool(&m->counted, obj, "counted", 0, path, err,
+	    errlen)) < 0)
 		return rc;
 	if (strcmp(m->direction, "lower") != 0 &&
 	    strcmp(m->direction, "higher") != 0) {
@@ -469,7 +472,7 @@ static int
 ensure_series(struct db *db, const struct job_row *job, struct result *res,
     char *err, size_t errlen)
 {
-	struct buf scen, met, unit, dir;
+	struct buf scen, met, unit, dir, cnt;
 	struct dbparams p = { .n = 0 };
 	struct dbres *rows = NULL;
 	struct metric **flat;
@@ -483,6 +486,8 @@ ensure_series(struct db *db, const struct job_row *job, struct result *res,
 	buf_init(&met, SIZE_MAX / 2);
 	buf_init(&unit, SIZE_MAX / 2);
 	buf_init(&dir, SIZE_MAX / 2);
+	buf_init(&cnt, SIZE_MAX / 2);
+	buf_addstr(&cnt, "{");
 	buf_addstr(&scen, "{");
 	buf_addstr(&met, "{");
 	buf_addstr(&unit, "{");
@@ -495,8 +500,10 @@ ensure_series(struct db *db, const struct job_row *job, struct result *res,
 			pgarray_add_text(&met, m->name);
 			pgarray_add_text(&unit, m->unit);
 			pgarray_add_text(&dir, m->direction);
+			pgarray_add_text(&cnt, m->counted ? "t" : "f");
 		}
 	}
+	buf_addstr(&cnt, "}");
 	buf_addstr(&scen, "}");
 	buf_addstr(&met, "}");
 	buf_addstr(&unit, "}");
@@ -508,16 +515,19 @@ ensure_series(struct db *db, const struct job_row *job, struct result *res,
 	dbp_str(&p, met.ptr);
 	dbp_str(&p, unit.ptr);
 	dbp_str(&p, dir.ptr);
+	dbp_str(&p, cnt.ptr);
 	if ((rc = db_queryp(NULL, db, "INSERT INTO series (project_id, "
-	    "target_id, branch, scenario, metric, unit, direction) SELECT $1, "
-	    "$2, $3, x.s, x.m, x.u, x.d::direction FROM unnest($4::text[], "
-	    "$5::text[], $6::text[], $7::text[]) AS x(s, m, u, d) WHERE NOT "
+	    "target_id, branch, scenario, metric, unit, direction, counted) "
+	    "SELECT $1, $2, $3, x.s, x.m, x.u, x.d::direction, x.c FROM "
+	    "unnest($4::text[], $5::text[], $6::text[], $7::text[], "
+	    "$8::bool[]) AS x(s, m, u, d, c) WHERE NOT "
 	    "EXISTS (SELECT 1 FROM series e WHERE e.project_id = $1 AND "
 	    "e.target_id = $2 AND e.branch = $3 AND e.scenario = x.s AND "
 	    "e.metric = x.m) ON CONFLICT DO NOTHING", &p)) < 0)
 		goto out;
 	p.n = 5;
-	if ((rc = db_queryp(&rows, db, "SELECT s.id, s.unit, s.direction, x.i "
+	if ((rc = db_queryp(&rows, db, "SELECT s.id, s.unit, s.direction, x.i, "
+	    "s.counted "
 	    "FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS x(sc, m, i) "
 	    "JOIN series s ON s.scenario = x.sc AND s.metric = x.m AND "
 	    "s.project_id = $1 AND s.target_id = $2 AND s.branch = $3 "
@@ -532,16 +542,18 @@ ensure_series(struct db *db, const struct job_row *job, struct result *res,
 		m = flat[dbres_int(rows, row, 3) - 1];
 		m->series_id = dbres_int(rows, row, 0);
 		if (strcmp(m->unit, dbres_get(rows, row, 1)) != 0 ||
-		    strcmp(m->direction, dbres_get(rows, row, 2)) != 0) {
+		    strcmp(m->direction, dbres_get(rows, row, 2)) != 0 ||
+		    m->counted != dbres_bool(rows, row, 4)) {
 			for (i = 0; i < res->nsc; i++)
 				if (m >= res->sc[i].metrics &&
 				    m < res->sc[i].metrics + res->sc[i].nmetrics)
 					break;
 			snprintf(err, errlen, "$.scenarios.%s.metrics.%s: the "
-			    "series is recorded in '%s' with %s is better, got "
-			    "'%s' with %s", res->sc[i].name, m->name,
+			    "series is recorded in '%s' with %s is better%s, "
+			    "got '%s' with %s%s", res->sc[i].name, m->name,
 			    dbres_get(rows, row, 1), dbres_get(rows, row, 2),
-			    m->unit, m->direction);
+			    dbres_bool(rows, row, 4) ? ", counted" : "",
+			    m->unit, m->direction, m->counted ? ", counted" : "");
 			rc = BL_EINVAL;
 			goto out;
 		}
@@ -553,6 +565,7 @@ out:
 	buf_free(&met);
 	buf_free(&unit);
 	buf_free(&dir);
+	buf_free(&cnt);
 	return rc;
 }
 

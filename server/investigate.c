@@ -22,137 +22,15 @@
 #define RANGE_MAX	1000	/* commits a bisection walks back at most */
 #define JOB_ATTEMPTS	3	/* claims of an investigation's job */
 
-static int
-setting_int(json_t *settings, const char *key, int def, int lo, int hi)
-{
-	json_t *v = json_object_get(settings, key);
-	json_int_t x;
-
-	x = json_is_integer(v) ? json_integer_value(v) : def;
-	return x < lo ? lo : x > hi ? hi : (int)x;
-}
-
-void
-investigate_params(struct investigate_params *p, json_t *settings)
-{
-	json_t *v;
-
-	p->confirm = !json_is_false(json_object_get(settings, "confirm"));
-	p->bisect = !json_is_false(json_object_get(settings, "bisect"));
-	p->confirm_pairs = setting_int(settings, "confirm_pairs", 5, 2, 50);
-	p->confirm_max_pairs = setting_int(settings, "confirm_max_pairs", 9,
-	    p->confirm_pairs, 50);
-	p->step_pairs = setting_int(settings, "bisect_pairs", 3, 2, 50);
-	p->step_max_pairs = setting_int(settings, "bisect_max_pairs", 7,
-	    p->step_pairs, 50);
-	p->priority = setting_int(settings, "investigation_priority", 10,
-	    -1000, 1000);
-	v = json_object_get(settings, "confirm_alpha");
-	p->alpha = json_is_number(v) && json_number_value(v) > 0 &&
-	    json_number_value(v) < 0.5 ? json_number_value(v) : 0.05;
-}
-
-int
-investigate_wanted(json_t *settings)
-{
-	struct investigate_params p;
-
-	investigate_params(&p, settings);
-	return p.confirm;
-}
-
-/* Paired differences log(b / a), signed so that + is worse; returns the count. */
-static size_t
-worse_logs(double *d, const double *a, const double *b, size_t n, int higher)
-{
-	size_t i, k = 0;
-
-	for (i = 0; i < n; i++)
-		if (a[i] > 0 && b[i] > 0 && isfinite(a[i]) && isfinite(b[i]))
-			d[k++] = (higher ? -1 : 1) * log(b[i] / a[i]);
-	return k;
-}
-
-int
-investigate_confirm(struct confirm_verdict *out, const double *good,
-    const double *bad, size_t n, int higher_better, double threshold,
-    const struct investigate_params *p)
-{
-	struct stats_signed_rank sr;
-	double *d = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*d)), est;
-	size_t k = worse_logs(d, good, bad, n, higher_better);
-
-	memset(out, 0, sizeof(*out));
-	out->pairs = k;
-	out->p = 1;
-	out->change = NAN;
-	if (k < 2 || stats_signed_rank(&sr, d, k, STATS_X_GREATER) < 0 ||
-	    stats_walsh_median(&est, d, k) < 0) {
-		free(d);
-		return k < 2 ? BL_ENOTFOUND : BL_ERROR;
-	}
-	free(d);
-	out->p = sr.p;
-	out->change = expm1(est);
-	out->stands = sr.p <= p->alpha && out->change >= threshold;
-	/* Still plausible: more pairs may settle it. */
-	out->more = !out->stands && (int)k < p->confirm_max_pairs &&
-	    out->change >= threshold / 2;
-	return 0;
-}
-
-int
-investigate_step(struct step_verdict *out, const double *ref,
-    const double *probe, size_t n, int higher_better, double change,
-    const struct investigate_params *p)
-{
-	double *d = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*d));
-	double mean = 0, sd = 0, mid = log1p(change) / 2, t, cdf;
-	size_t k = worse_logs(d, ref, probe, n, higher_better), i;
-
-	memset(out, 0, sizeof(*out));
-	out->pairs = k;
-	out->p = 1;
-	out->change = NAN;
-	if (k == 0) {
-		free(d);
-		return BL_ENOTFOUND;
-	}
-	for (i = 0; i < k; i++)
-		mean += d[i] / (double)k;
-	for (i = 0; i < k && k > 1; i++)
-		sd += (d[i] - mean) * (d[i] - mean) / (double)(k - 1);
-	sd = sqrt(sd);
-	free(d);
-	out->change = expm1(mean);
-	/*
-	 * Is the probe nearer the good level (0) or the bad one (the
-	 * confirmed change)?  A t-test of the mean difference against the
-	 * midway point; with too few pairs to tell, more are run.
-	 */
-	if (k >= 2 && sd == 0)
-		out->p = mean == mid ? 1 : 0;
-	else if (k >= 2) {
-		t = (mean - mid) / (sd / sqrt((double)k));
-		if (stats_t_cdf(&cdf, -fabs(t), (double)(k - 1)) == 0)
-			out->p = 2 * cdf;
-	}
-	if (out->p < p->alpha && mean != mid)
-		out->verdict = mean > mid ? STEP_BAD : STEP_GOOD;
-	else if ((int)k < p->step_max_pairs)
-		out->verdict = STEP_UNDECIDED;
-	else {
-		/* Out of pairs: the nearer level, marked weak. */
-		out->verdict = mean > mid ? STEP_BAD : STEP_GOOD;
-		out->weak = 1;
-	}
-	return 0;
-}
-
 /* What an investigation row holds, as loaded. */
 struct inv {
 	int64_t		 id, project_id, target_id, good, bad, probe, worker;
 	int64_t		 lead, step_from;
+	int64_t		 leader;	/* following: the counted investigation */
+	int64_t		 ref;		/* the reference of the current pairs */
+	int		 counted;	/* its lead series is counted */
+	int		 boundary;	/* checking a first bad commit against its parent */
+	char		 led_by[256];	/* following: the leader's scenario/metric */
 	char		 scenario[128], kind[16], state[16], branch[256];
 	int64_t		*range;		/* range_commits */
 	size_t		 m;
@@ -189,9 +67,15 @@ inv_load(struct inv *v, struct db *db, int64_t id)
 	    "array_to_json(i.range_commits), i.lo, i.hi, i.round, i.change, "
 	    "i.params, i.steps, pr.settings, coalesce((SELECT s.branch FROM "
 	    "alerts a JOIN series s ON s.id = a.series_id WHERE "
-	    "a.investigation_id = i.id LIMIT 1), pr.default_branch) FROM "
-	    "investigations i JOIN projects pr ON pr.id = i.project_id WHERE "
-	    "i.id = $1", &p)) < 0)
+	    "a.investigation_id = i.id LIMIT 1), pr.default_branch), "
+	    "coalesce(i.leader_id, 0), coalesce(i.ref_commit_id, "
+	    "i.good_commit_id), i.boundary, coalesce((SELECT s.counted FROM "
+	    "alerts a JOIN series s ON s.id = a.series_id WHERE a.id = "
+	    "i.lead_alert_id), false), coalesce((SELECT s.scenario || '/' || "
+	    "s.metric FROM investigations l JOIN alerts a ON a.id = "
+	    "l.lead_alert_id JOIN series s ON s.id = a.series_id WHERE l.id = "
+	    "i.leader_id), '') FROM investigations i JOIN projects pr ON pr.id "
+	    "= i.project_id WHERE i.id = $1", &p)) < 0)
 		return rc;
 	if (dbres_rows(res) != 1) {
 		dbres_free(res);
@@ -223,6 +107,11 @@ inv_load(struct inv *v, struct db *db, int64_t id)
 	v->steps = json_loads(dbres_get(res, 0, 17), 0, NULL);
 	v->settings = json_loads(dbres_get(res, 0, 18), 0, NULL);
 	snprintf(v->branch, sizeof(v->branch), "%s", dbres_get(res, 0, 19));
+	v->leader = dbres_int(res, 0, 20);
+	v->ref = dbres_int(res, 0, 21);
+	v->boundary = dbres_bool(res, 0, 22);
+	v->counted = dbres_bool(res, 0, 23);
+	snprintf(v->led_by, sizeof(v->led_by), "%s", dbres_get(res, 0, 24));
 	dbres_free(res);
 	investigate_params(&v->prm, v->settings);
 	return 0;
@@ -246,11 +135,14 @@ inv_save(struct db *db, const struct inv *v, const char *reason)
 	dbp_str(&p, steps);
 	dbp_id(&p, v->lead);
 	dbp_str(&p, reason);
+	dbp_id(&p, v->ref);
+	dbp_str(&p, v->boundary ? "true" : "false");
 	rc = db_queryp(NULL, db, "UPDATE investigations SET state = "
 	    "$2::investigation_state, lo = $3, hi = $4, probe_commit_id = $5, "
 	    "round = $6, step_from_job = $7, change = $8, steps = $9::jsonb, "
-	    "lead_alert_id = $10, reason = coalesce($11, reason), updated_at = "
-	    "now() WHERE id = $1", &p);
+	    "lead_alert_id = $10, reason = coalesce($11, reason), "
+	    "ref_commit_id = $12, boundary = $13::boolean, updated_at = now() WHERE "
+	    "id = $1", &p);
 	free(steps);
 	return rc;
 }
@@ -288,7 +180,8 @@ queue_one(struct db *db, struct inv *v, int64_t commit_id, const char *reason,
 	js.scenarios = scen;
 	js.params = v->params;
 	js.reason = reason;
-	js.priority = v->prm.priority;
+	/* A counted lead goes first: its verdict steers the timed ones. */
+	js.priority = v->prm.priority + (v->counted ? 1 : 0);
 	js.investigation_id = v->id;
 	js.pinned_worker_id = v->worker;
 	rc = queue_enqueue(&id, db, &js, JOB_ATTEMPTS);
@@ -298,16 +191,24 @@ queue_one(struct db *db, struct inv *v, int64_t commit_id, const char *reason,
 	return rc;
 }
 
-/* Queues n interleaved pairs: the reference, then the commit under test. */
+/*
+ * Queues n interleaved pairs of the reference and the commit under test,
+ * their order alternating (A B, B A, A B, ...) from pair `start` of the
+ * step on, so that drift over the step and any order effect (the second
+ * run of a pair finding warm caches, a throttled core) fall on both alike.
+ */
 static int
 queue_pairs(struct db *db, struct inv *v, int64_t ref, int64_t test, int n,
-    const char *reason, int64_t *first)
+    int start, const char *reason, int64_t *first)
 {
-	int i, rc = 0;
+	int i, rc = 0, flip;
 
-	for (i = 0; i < n && rc == 0; i++)
-		if ((rc = queue_one(db, v, ref, reason, first)) == 0)
-			rc = queue_one(db, v, test, reason, first);
+	for (i = 0; i < n && rc == 0; i++) {
+		flip = (start + i) % 2;
+		if ((rc = queue_one(db, v, flip ? test : ref, reason,
+		    first)) == 0)
+			rc = queue_one(db, v, flip ? ref : test, reason, first);
+	}
 	return rc;
 }
 
@@ -352,9 +253,10 @@ bisect_step_begin(struct db *db, struct inv *v, int *queued)
 		return 0;
 	v->probe = v->range[idx - 1];
 	v->round++;
-	if (strcmp(v->kind, "perf") == 0)
+	/* A count is exact: one run of the probe, against good's count. */
+	if (strcmp(v->kind, "perf") == 0 && !v->counted)
 		rc = queue_pairs(db, v, v->good, v->probe, v->prm.step_pairs,
-		    "bisect", &first);
+		    0, "bisect", &first);
 	else
 		rc = queue_one(db, v, v->probe, "bisect", &first);
 	if (rc < 0)
@@ -390,12 +292,19 @@ bisection_json(struct db *db, const struct inv *v, const char *state,
 {
 	char g[72], b[72], f[72];
 
-	return json_pack("{s:s,s:s,s:s,s:o,s:i,s:O,s:I}", "state", state,
+	json_t *out = json_pack("{s:s,s:s,s:s,s:o,s:i,s:O,s:I}", "state", state,
 	    "good", sha_of(db, v->good, g, sizeof(g)), "bad",
 	    sha_of(db, v->bad, b, sizeof(b)), "first_bad", first_bad > 0 ?
 	    json_string(sha_of(db, first_bad, f, sizeof(f))) : json_null(),
 	    "rounds", v->round, "steps", v->steps, "investigation_id",
 	    (json_int_t)v->id);
+
+	if (v->leader > 0) {
+		json_object_set_new(out, "leader", json_integer(v->leader));
+		if (v->led_by[0] != '\0')
+			json_object_set_new(out, "led_by", json_string(v->led_by));
+	}
+	return out;
 }
 
 /*
@@ -451,6 +360,39 @@ metric_class(const char *kind, const char *metric)
 	return "speed";
 }
 
+/*
+ * The counted investigation that leads a timed one of the same class and
+ * range: the same target, the same last good and first bad commit.  Its
+ * exact verdict finds the first bad commit; the timed alerts then only
+ * check that commit against its parent on their own pairs.  0 if none.
+ */
+static int
+find_leader(int64_t *out, struct db *db, const struct inv *v,
+    const char *class)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int rc;
+
+	*out = 0;
+	dbp_int(&p, v->target_id);
+	dbp_str(&p, class);
+	dbp_int(&p, v->good);
+	dbp_int(&p, v->bad);
+	if ((rc = db_queryp(&res, db, "SELECT i.id FROM investigations i JOIN "
+	    "alerts a ON a.id = i.lead_alert_id JOIN series s ON s.id = "
+	    "a.series_id WHERE i.target_id = $1 AND i.kind = 'perf' AND "
+	    "i.metric_class = $2 AND i.good_commit_id = $3 AND "
+	    "i.bad_commit_id = $4 AND i.state IN ('confirming', 'bisecting') "
+	    "AND s.counted AND i.leader_id IS NULL ORDER BY i.id LIMIT 1",
+	    &p)) < 0)
+		return rc;
+	if (dbres_rows(res) == 1)
+		*out = dbres_int(res, 0, 0);
+	dbres_free(res);
+	return 0;
+}
+
 int
 investigate_alert(struct db *db, int64_t alert_id)
 {
@@ -468,7 +410,7 @@ investigate_alert(struct db *db, int64_t alert_id)
 	if ((rc = db_queryp(&res, db, "SELECT s.project_id, s.target_id, "
 	    "s.scenario, a.kind, coalesce(a.good_commit_id, 0), "
 	    "a.bad_commit_id, coalesce(j.params, '{}'), pr.settings, s.branch, "
-	    "s.metric FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects pr "
+	    "s.metric, s.counted FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects pr "
 	    "ON pr.id = s.project_id LEFT JOIN runs ru ON ru.id = a.run_id "
 	    "LEFT JOIN jobs j ON j.id = ru.job_id WHERE a.id = $1", &p)) < 0)
 		return rc;
@@ -487,6 +429,7 @@ investigate_alert(struct db *db, int64_t alert_id)
 	snprintf(v.branch, sizeof(v.branch), "%s", dbres_get(res, 0, 8));
 	snprintf(class, sizeof(class), "%s", metric_class(v.kind,
 	    dbres_get(res, 0, 9)));
+	v.counted = dbres_bool(res, 0, 10);
 	dbres_free(res);
 	res = NULL;
 	v.lead = alert_id;
@@ -497,7 +440,12 @@ investigate_alert(struct db *db, int64_t alert_id)
 	v.range = r;
 	v.m = m;
 	v.hi = (int)m;
-	if (strcmp(v.kind, "perf") == 0 && v.prm.confirm)
+	if (strcmp(v.kind, "perf") == 0 && !v.counted &&
+	    (rc = find_leader(&v.leader, db, &v, class)) < 0)
+		goto out;
+	if (v.leader > 0)
+		snprintf(v.state, sizeof(v.state), "following");
+	else if (strcmp(v.kind, "perf") == 0 && v.prm.confirm)
 		snprintf(v.state, sizeof(v.state), "confirming");
 	else if (v.prm.bisect && m > 1)
 		snprintf(v.state, sizeof(v.state), "bisecting");
@@ -521,20 +469,21 @@ investigate_alert(struct db *db, int64_t alert_id)
 	dbp_str(&p, (ptext = jsonx_dump(v.params)));
 	dbp_int(&p, alert_id);
 	dbp_str(&p, class);
+	dbp_id(&p, v.leader);
 	/* The alerts of one run share the investigation of their range. */
 	if ((rc = db_queryp(&res, db, "WITH ins AS (INSERT INTO investigations "
 	    "(project_id, target_id, scenario, kind, state, good_commit_id, "
 	    "bad_commit_id, range_commits, hi, params, lead_alert_id, "
-	    "metric_class) VALUES ($1, $2, $3, $4::alert_kind, "
-	    "$5::investigation_state, $6, $7, ARRAY(SELECT "
+	    "metric_class, leader_id, ref_commit_id) VALUES ($1, $2, $3, "
+	    "$4::alert_kind, $5::investigation_state, $6, $7, ARRAY(SELECT "
 	    "json_array_elements_text($8::json)::bigint), $9, $10::jsonb, $11, "
-	    "$12) ON CONFLICT DO NOTHING RETURNING id, true) "
+	    "$12, $13, $6) ON CONFLICT DO NOTHING RETURNING id, true) "
 	    "SELECT * FROM ins UNION ALL SELECT id, false FROM investigations "
 	    "WHERE target_id = $2 AND scenario = $3 AND kind = $4::alert_kind "
 	    "AND metric_class = $12 AND good_commit_id = $6 AND "
 	    "bad_commit_id = $7 AND state IN "
-	    "('confirming', 'bisecting') AND NOT EXISTS (SELECT 1 FROM ins)",
-	    &p)) < 0)
+	    "('confirming', 'bisecting', 'following') AND NOT EXISTS "
+	    "(SELECT 1 FROM ins)", &p)) < 0)
 		goto out;
 	if (dbres_rows(res) != 1) {
 		rc = 0;		/* one of that range ended already */
@@ -546,7 +495,11 @@ investigate_alert(struct db *db, int64_t alert_id)
 	dbp_int(&p, alert_id);
 	dbp_int(&p, v.id);
 	pending = json_pack("{s:{s:s}}", "confirmation", "state", "pending");
-	if (strcmp(v.state, "bisecting") == 0) {
+	if (v.leader > 0) {
+		json_decref(pending);
+		pending = json_pack("{s:{s:s,s:I}}", "bisection", "state",
+		    "following", "leader", (json_int_t)v.leader);
+	} else if (strcmp(v.state, "bisecting") == 0) {
 		json_decref(pending);
 		pending = json_pack("{s:o}", "bisection", bisection_json(db, &v,
 		    "running", 0));
@@ -556,9 +509,12 @@ investigate_alert(struct db *db, int64_t alert_id)
 	    "investigating = true, details = details || $3::jsonb WHERE id = $1",
 	    &p)) < 0 || existing)
 		goto out;
-	if (strcmp(v.state, "confirming") == 0) {
-		rc = queue_pairs(db, &v, v.good, v.bad, v.prm.confirm_pairs,
-		    "confirm", &first);
+	v.ref = v.good;
+	if (v.leader > 0)
+		rc = 0;		/* it waits for its leader's first bad commit */
+	else if (strcmp(v.state, "confirming") == 0) {
+		rc = queue_pairs(db, &v, v.good, v.bad, v.counted ? 1 :
+		    v.prm.confirm_pairs, 0, "confirm", &first);
 		v.step_from = first;
 	} else
 		rc = bisect_step_begin(db, &v, &queued);
@@ -617,18 +573,24 @@ load_alerts(struct inv_alert **out, size_t *n, struct db *db,
 	return 0;
 }
 
+/* Investigations under way: their jobs run, or they wait for a leader. */
+#define ACTIVE	"'confirming', 'bisecting', 'following'"
+
 /*
- * A series' values in the current step's jobs, paired in queue order:
- * a run of the reference commit, then one of the commit under test.  A
- * pair with a failed job is left out; why gets the last failure.
+ * A series' values in the current step's jobs, paired as they were queued:
+ * two jobs in a row, one of the reference and one of the commit under
+ * test, in either order (queue_pairs() alternates it).  A pair with a
+ * failed job is left out; why gets the last failure.
  */
 static int
 step_values(double **ref, double **test, size_t *n, struct db *db,
-    const struct inv *v, int64_t series_id, char *why, size_t whylen)
+    const struct inv *v, int64_t series_id, int64_t ref_id, int64_t test_id,
+    char *why, size_t whylen)
 {
 	struct dbparams p = { .n = 0 };
 	struct dbres *res = NULL;
-	int i, rows, rc;
+	int64_t c0, c1;
+	int i, r, rows, rc;
 
 	dbp_int(&p, v->id);
 	dbp_int(&p, v->step_from);
@@ -647,13 +609,16 @@ step_values(double **ref, double **test, size_t *n, struct db *db,
 		if (dbres_get(res, i, 1) != NULL)
 			snprintf(why, whylen, "%s", dbres_get(res, i, 1));
 	for (i = 0; i + 1 < rows; i++) {
-		if (dbres_int(res, i, 0) != v->good ||
-		    dbres_int(res, i + 1, 0) == v->good)
+		c0 = dbres_int(res, i, 0);
+		c1 = dbres_int(res, i + 1, 0);
+		if (!(c0 == ref_id && c1 == test_id) &&
+		    !(c0 == test_id && c1 == ref_id))
 			continue;
+		r = c0 == ref_id ? i : i + 1;
 		if (dbres_get(res, i, 2) != NULL &&
 		    dbres_get(res, i + 1, 2) != NULL) {
-			(*ref)[*n] = dbres_double(res, i, 2);
-			(*test)[(*n)++] = dbres_double(res, i + 1, 2);
+			(*ref)[*n] = dbres_double(res, r, 2);
+			(*test)[(*n)++] = dbres_double(res, r == i ? i + 1 : i, 2);
 		}
 		i++;
 	}
@@ -661,15 +626,64 @@ step_values(double **ref, double **test, size_t *n, struct db *db,
 	return 0;
 }
 
-/* Ends the investigation's hold on its alerts: they may be mailed now. */
+/*
+ * A counted series' value at a commit, from the investigation's latest run
+ * of it (a count is the same in every run).  BL_ENOTFOUND if none ran.
+ */
+static int
+counted_value(double *out, struct db *db, const struct inv *v,
+    int64_t series_id, int64_t commit_id)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int rc;
+
+	dbp_int(&p, v->id);
+	dbp_int(&p, series_id);
+	dbp_int(&p, commit_id);
+	if ((rc = db_queryp(&res, db, "SELECT pt.value FROM jobs j JOIN runs r "
+	    "ON r.job_id = j.id JOIN points pt ON pt.run_id = r.id AND "
+	    "pt.series_id = $2 WHERE j.investigation_id = $1 AND j.commit_id = "
+	    "$3 ORDER BY r.id DESC LIMIT 1", &p)) < 0)
+		return rc;
+	rc = dbres_rows(res) == 1 ? 0 : BL_ENOTFOUND;
+	if (rc == 0)
+		*out = dbres_double(res, 0, 0);
+	dbres_free(res);
+	return rc;
+}
+
+/*
+ * Ends the investigation's hold on its alerts: they may be mailed now,
+ * unless timed investigations it leads are still checking its first bad
+ * commit; then the mail waits for their verdict, so that it carries it.
+ */
 static int
 alerts_release(struct db *db, const struct inv *v)
 {
 	struct dbparams p = { .n = 0 };
 
 	dbp_int(&p, v->id);
+	return db_queryp(NULL, db, "UPDATE alerts SET investigating = (state "
+	    "IN ('open', 'acknowledged') AND EXISTS (SELECT 1 FROM "
+	    "investigations f WHERE f.leader_id = $1 AND f.state IN (" ACTIVE
+	    "))) WHERE investigation_id = $1 AND (investigating OR state IN "
+	    "('open', 'acknowledged'))", &p);
+}
+
+/* A follower has ended: its leader's alerts go once none is left. */
+static int
+leader_release(struct db *db, const struct inv *v)
+{
+	struct dbparams p = { .n = 0 };
+
+	if (v->leader == 0)
+		return 0;
+	dbp_int(&p, v->leader);
 	return db_queryp(NULL, db, "UPDATE alerts SET investigating = false "
-	    "WHERE investigation_id = $1 AND investigating", &p);
+	    "WHERE investigation_id = $1 AND investigating AND NOT EXISTS "
+	    "(SELECT 1 FROM investigations f WHERE f.leader_id = $1 AND "
+	    "f.state IN (" ACTIVE "))", &p);
 }
 
 /* Pairs of the current step so far: its jobs, two by two. */
@@ -689,16 +703,96 @@ step_jobs(struct db *db, const struct inv *v)
 	return n;
 }
 
+/* The verdict on the pairs of the current step as JSON, for an alert's details. */
+static json_t *
+pairs_json(struct db *db, const struct inv *v, const struct confirm_verdict *cv,
+    const char *state)
+{
+	char g[72];
+	json_t *c;
+
+	c = json_pack("{s:s,s:i,s:f,s:f,s:s}", "state", state, "pairs",
+	    (int)cv->pairs, "change_pct", isfinite(cv->change) ? cv->change *
+	    100 : 0, "p_value", cv->p, "reference", sha_of(db, v->ref, g,
+	    sizeof(g)));
+	if (v->counted)
+		json_object_set_new(c, "counted", json_true());
+	if (v->boundary) {
+		json_object_set_new(c, "boundary", json_true());
+		json_object_set_new(c, "commit", json_string(sha_of(db,
+		    v->probe, g, sizeof(g))));
+	}
+	return c;
+}
+
+/*
+ * A follower's check of its leader's first bad commit C against the last
+ * good commit before it, on its own pairs: an alert whose change stands
+ * there moves to C with those figures as its headline; one that does not
+ * is undecided over its range, and says so, blaming nobody.  Either way it
+ * joins the incident of C, whose mail then carries its verdict.
+ */
+static int
+boundary_end(struct db *db, struct inv *v, const struct inv_alert *al,
+    const struct confirm_verdict *cv, size_t n)
+{
+	char g[72], b[72], c[72], *note;
+	json_t *conf, *bis;
+	size_t i;
+	int rc = 0, stood = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		conf = pairs_json(db, v, &cv[i], cv[i].stands ? "confirmed" :
+		    "undecided");
+		if ((rc = alert_detail(db, al[i].id, "confirmation", conf)) < 0) {
+			json_decref(conf);
+			break;
+		}
+		if (cv[i].stands) {
+			stood++;
+			bis = bisection_json(db, v, "done", v->probe);
+			json_object_set_new(bis, "boundary", conf);
+			if ((rc = alert_headline(db, al[i].id, cv[i].before,
+			    cv[i].after, cv[i].change, cv[i].p)) == 0)
+				rc = alert_move(db, al[i].id, v->ref, v->probe,
+				    "bisection", bis);
+		} else {
+			note = xasprintf("between %.12s and %.12s (%zu "
+			    "commit%s): not separable at this target's noise; "
+			    "%.12s against %.12s changed it %+.1f%% (p %.2g, %d "
+			    "pairs)", sha_of(db, v->good, g, sizeof(g)),
+			    sha_of(db, v->bad, b, sizeof(b)), v->m, v->m == 1 ?
+			    "" : "s", sha_of(db, v->probe, c, sizeof(c)),
+			    sha_of(db, v->ref, g, sizeof(g)), isfinite(cv[i].change) ?
+			    cv[i].change * 100 : 0, cv[i].p, (int)cv[i].pairs);
+			bis = bisection_json(db, v, "undecided", 0);
+			json_object_set_new(bis, "boundary", conf);
+			json_object_set_new(bis, "note", json_string(note));
+			free(note);
+			/* A follower's verdict belongs with its leader's commit. */
+			rc = alert_undecided(db, al[i].id, v->leader > 0 ?
+			    v->probe : 0, bis);
+		}
+		json_decref(bis);
+	}
+	if (rc < 0)
+		return rc;
+	snprintf(v->state, sizeof(v->state), stood ? "done" : "undecided");
+	if ((rc = inv_save(db, v, NULL)) < 0)
+		return rc;
+	return leader_release(db, v);
+}
+
 static int
 confirm_end(struct db *db, struct inv *v)
 {
 	struct confirm_verdict *cv = NULL;
 	struct inv_alert *al = NULL;
 	double *ref = NULL, *test = NULL, best = -INFINITY;
-	char why[512] = "", g[72];
+	char why[512] = "";
+	int64_t first = 0, tested = v->boundary ? v->probe : v->bad;
 	size_t n = 0, k, i;
-	int rc, more = 0, measured = 0, stood = 0, have, add;
-	int64_t first = 0;
+	int rc, more = 0, measured = 0, stood = 0, have, add, r, budget;
 	json_t *c;
 
 	if ((rc = load_alerts(&al, &n, db, v, 0)) < 0)
@@ -706,10 +800,19 @@ confirm_end(struct db *db, struct inv *v)
 	cv = xcalloc(n + 1, sizeof(*cv));
 	for (i = 0; i < n && rc == 0; i++) {
 		if ((rc = step_values(&ref, &test, &k, db, v, al[i].series_id,
-		    why, sizeof(why))) < 0)
+		    v->ref, tested, why, sizeof(why))) < 0)
 			break;
-		if (investigate_confirm(&cv[i], ref, test, k, al[i].higher,
-		    al[i].threshold, &v->prm) == 0) {
+		if (v->counted)
+			r = investigate_confirm_counted(&cv[i], ref, test, k,
+			    al[i].higher, al[i].threshold);
+		else if (v->boundary)
+			r = investigate_boundary(&cv[i], ref, test, k,
+			    al[i].higher, v->leader > 0 ? al[i].threshold :
+			    v->change, &v->prm);
+		else
+			r = investigate_confirm(&cv[i], ref, test, k,
+			    al[i].higher, al[i].threshold, &v->prm);
+		if (r == 0) {
 			measured = 1;
 			more |= cv[i].more;
 		}
@@ -720,11 +823,12 @@ confirm_end(struct db *db, struct inv *v)
 	if (rc < 0)
 		goto out;
 	have = step_jobs(db, v) / 2;
-	if (more && have < v->prm.confirm_max_pairs) {
-		add = v->prm.confirm_max_pairs - have < 2 ?
-		    v->prm.confirm_max_pairs - have : 2;
-		if ((rc = queue_pairs(db, v, v->good, v->bad, add, "confirm",
-		    &first)) == 0)
+	budget = v->boundary ? v->prm.boundary_max_pairs :
+	    v->prm.confirm_max_pairs;
+	if (more && have < budget) {
+		add = budget - have < 2 ? budget - have : 2;
+		if ((rc = queue_pairs(db, v, v->ref, tested, add, have,
+		    "confirm", &first)) == 0)
 			rc = inv_save(db, v, NULL);
 		log_info("investigation %" PRId64 ": undecided after %d pairs, "
 		    "%d more", v->id, have, add);
@@ -736,18 +840,20 @@ confirm_end(struct db *db, struct inv *v)
 		    "its alerts were closed" : why[0] ? why : "no pair of runs "
 		    "completed");
 		if ((rc = alerts_detail(db, v, "confirmation", c)) == 0 &&
-		    (rc = alerts_release(db, v)) == 0)
-			rc = inv_save(db, v, json_string_value(json_object_get(c,
-			    "reason")));
+		    (rc = alerts_release(db, v)) == 0 &&
+		    (rc = inv_save(db, v, json_string_value(json_object_get(c,
+		    "reason")))) == 0)
+			rc = leader_release(db, v);
 		json_decref(c);
 		goto out;
 	}
+	if (v->boundary) {
+		rc = boundary_end(db, v, al, cv, n);
+		goto out;
+	}
 	for (i = 0; i < n && rc == 0; i++) {
-		c = json_pack("{s:s,s:i,s:f,s:f,s:s}", "state", cv[i].stands ?
-		    "confirmed" : "overturned", "pairs", (int)cv[i].pairs,
-		    "change_pct", isfinite(cv[i].change) ? cv[i].change * 100 : 0,
-		    "p_value", cv[i].p, "reference", sha_of(db, v->good, g,
-		    sizeof(g)));
+		c = pairs_json(db, v, &cv[i], cv[i].stands ? "confirmed" :
+		    "overturned");
 		if (cv[i].stands) {
 			rc = alert_detail(db, al[i].id, "confirmation", c);
 			stood++;
@@ -765,7 +871,9 @@ confirm_end(struct db *db, struct inv *v)
 	    stood, n);
 	if (stood == 0) {
 		snprintf(v->state, sizeof(v->state), "overturned");
-		rc = inv_save(db, v, "the interleaved re-runs did not confirm it");
+		if ((rc = inv_save(db, v, "the interleaved re-runs did not "
+		    "confirm it")) == 0)
+			rc = leader_release(db, v);
 		goto out;
 	}
 	v->change = best;
@@ -778,7 +886,11 @@ confirm_end(struct db *db, struct inv *v)
 		json_decref(c);
 	} else {
 		snprintf(v->state, sizeof(v->state), "done");
-		rc = alerts_release(db, v);
+		if ((rc = inv_save(db, v, NULL)) == 0)
+			rc = alerts_release(db, v);
+		if (rc == 0)
+			rc = leader_release(db, v);
+		goto out;
 	}
 	if (rc == 0)
 		rc = inv_save(db, v, NULL);
@@ -835,21 +947,144 @@ condition_step(struct db *db, const struct inv *v, int64_t series_id,
 	return 0;
 }
 
-/* Moves the investigation's alerts to the first bad commit bisection found. */
+/* Judges a counted probe: its count against good's, exact. */
+static int
+counted_step(struct db *db, const struct inv *v, int64_t series_id, int higher,
+    struct step_verdict *sv)
+{
+	double ref, probe;
+	int rc;
+
+	memset(sv, 0, sizeof(*sv));
+	if ((rc = counted_value(&ref, db, v, series_id, v->good)) < 0 ||
+	    (rc = counted_value(&probe, db, v, series_id, v->probe)) < 0)
+		return rc;
+	return investigate_step_counted(sv, ref, probe, higher, v->change) < 0 ?
+	    BL_ENOTFOUND : 0;
+}
+
+/*
+ * Moves the investigation's alerts to the first bad commit bisection found.
+ * A counted alert's headline becomes that commit's count against the last
+ * good one's: the one comparison its change is then quoted from.
+ */
 static int
 alerts_move(struct db *db, const struct inv *v, int64_t good, int64_t bad,
     json_t *bisection)
 {
 	struct inv_alert *al = NULL;
+	double before, after, d;
 	size_t n = 0, i;
 	int rc;
 
 	if ((rc = load_alerts(&al, &n, db, v, 1)) < 0)
 		return rc;
-	for (i = 0; i < n && rc == 0; i++)
-		rc = alert_move(db, al[i].id, good, bad, "bisection", bisection);
+	for (i = 0; i < n && rc == 0; i++) {
+		if (v->counted && counted_value(&before, db, v, al[i].series_id,
+		    good) == 0 && counted_value(&after, db, v, al[i].series_id,
+		    bad) == 0 && before > 0 && after > 0) {
+			d = log(after / before) * (al[i].higher ? -1 : 1);
+			rc = alert_headline(db, al[i].id, before, after,
+			    expm1(d), NAN);
+		}
+		if (rc == 0)
+			rc = alert_move(db, al[i].id, good, bad, "bisection",
+			    bisection);
+	}
 	free(al);
 	return rc < 0 ? rc : alerts_release(db, v);
+}
+
+/*
+ * Ends a bisection that cannot place the change on a commit: a step or the
+ * final check stayed undecided within its pairs.  The alerts keep their
+ * range, say why, and blame nobody; they may be mailed as such.
+ */
+static int
+bisect_undecided(struct db *db, struct inv *v, const char *why)
+{
+	struct inv_alert *al = NULL;
+	char g[72], b[72], *note;
+	size_t n = 0, i;
+	json_t *bis;
+	int rc;
+
+	note = xasprintf("between %.12s and %.12s (%zu commit%s): not "
+	    "separable at this target's noise; %s", sha_of(db, v->good, g,
+	    sizeof(g)), sha_of(db, v->bad, b, sizeof(b)), v->m, v->m == 1 ? "" :
+	    "s", why);
+	bis = bisection_json(db, v, "undecided", 0);
+	json_object_set_new(bis, "note", json_string(note));
+	if ((rc = load_alerts(&al, &n, db, v, 1)) == 0)
+		for (i = 0; i < n && rc == 0; i++)
+			rc = alert_undecided(db, al[i].id, 0, bis);
+	json_decref(bis);
+	free(al);
+	v->probe = 0;
+	snprintf(v->state, sizeof(v->state), "undecided");
+	if (rc == 0)
+		rc = inv_save(db, v, note);
+	if (rc == 0)
+		rc = leader_release(db, v);
+	log_info("investigation %" PRId64 ": %s", v->id, note);
+	free(note);
+	return rc;
+}
+
+/*
+ * Narrowed down to commit C, after the last good commit L: before C is
+ * blamed, C against L must stand on pairs of its own (a timed metric), or
+ * C's count must be at least halfway to the bad level from L's (counted).
+ */
+static int
+boundary_begin(struct db *db, struct inv *v)
+{
+	int64_t first = 0, series = 0;
+	struct inv_alert *al = NULL;
+	double lv, cv, d = 0;
+	char why[256];
+	size_t n = 0;
+	json_t *b;
+	int rc;
+
+	v->ref = v->lo >= 1 ? v->range[v->lo - 1] : v->good;
+	v->probe = v->range[v->hi - 1];
+	if (strcmp(v->kind, "perf") == 0 && v->counted) {
+		if ((rc = load_alerts(&al, &n, db, v, 1)) < 0)
+			return rc;
+		series = n > 0 ? al[0].series_id : 0;
+		for (size_t i = 0; i < n; i++)
+			if (al[i].id == v->lead)
+				series = al[i].series_id;
+		if (counted_value(&lv, db, v, series, v->ref) == 0 &&
+		    counted_value(&cv, db, v, series, v->probe) == 0 &&
+		    lv > 0 && cv > 0) {
+			d = log(cv / lv);
+			for (size_t i = 0; i < n; i++)
+				if (al[i].series_id == series && al[i].higher)
+					d = -d;
+		}
+		free(al);
+		if (d < log1p(v->change) / 2) {
+			snprintf(why, sizeof(why), "the count moved %+.1f%% at "
+			    "its first bad commit: the change is spread over "
+			    "several commits", expm1(d) * 100);
+			return bisect_undecided(db, v, why);
+		}
+		return 0;
+	}
+	if (strcmp(v->kind, "perf") != 0)
+		return 0;	/* decided within one run: the step was the check */
+	v->boundary = 1;
+	snprintf(v->state, sizeof(v->state), "confirming");
+	if ((rc = queue_pairs(db, v, v->ref, v->probe, v->prm.boundary_pairs, 0,
+	    "confirm", &first)) < 0)
+		return rc;
+	v->step_from = first;
+	b = bisection_json(db, v, "checking", v->probe);
+	rc = alerts_detail(db, v, "bisection", b);
+	json_decref(b);
+	return rc < 0 ? rc : inv_save(db, v, NULL);
 }
 
 static int
@@ -875,17 +1110,19 @@ bisect_end(struct db *db, struct inv *v)
 		higher = dbres_bool(res, 0, 1);
 	}
 	dbres_free(res);
-	if (strcmp(v->kind, "perf") == 0) {
-		if ((rc = step_values(&ref, &test, &k, db, v, series, why,
-		    sizeof(why))) < 0)
+	if (strcmp(v->kind, "perf") == 0 && v->counted)
+		rc = counted_step(db, v, series, higher, &sv);
+	else if (strcmp(v->kind, "perf") == 0) {
+		if ((rc = step_values(&ref, &test, &k, db, v, series, v->good,
+		    v->probe, why, sizeof(why))) < 0)
 			return rc;
 		rc = investigate_step(&sv, ref, test, k, higher, v->change,
 		    &v->prm);
 		free(ref);
 		free(test);
-		if (rc == 0 && sv.verdict == STEP_UNDECIDED) {
-			if ((rc = queue_pairs(db, v, v->good, v->probe, 1,
-			    "bisect", &first)) == 0)
+		if (rc == 0 && sv.verdict == STEP_UNDECIDED && sv.more) {
+			if ((rc = queue_pairs(db, v, v->good, v->probe, 2,
+			    step_jobs(db, v) / 2, "bisect", &first)) == 0)
 				rc = inv_save(db, v, NULL);
 			return rc;
 		}
@@ -893,20 +1130,29 @@ bisect_end(struct db *db, struct inv *v)
 		rc = condition_step(db, v, series, &sv);
 	if (rc < 0 && rc != BL_ENOTFOUND)
 		return rc;
-	step = json_pack("{s:i,s:i,s:s,s:s,s:i,s:b}", "round", v->round,
-	    "index", idx, "commit", sha_of(db, v->probe, sha, sizeof(sha)),
-	    "verdict", rc == BL_ENOTFOUND ? "skipped" : sv.verdict == STEP_BAD ?
-	    "bad" : "good", "runs", rc == BL_ENOTFOUND ? 0 : (int)sv.pairs,
-	    "weak", sv.weak);
+	step = json_pack("{s:i,s:i,s:s,s:s,s:i}", "round", v->round, "index",
+	    idx, "commit", sha_of(db, v->probe, sha, sizeof(sha)), "verdict",
+	    rc == BL_ENOTFOUND ? "skipped" : sv.verdict == STEP_BAD ? "bad" :
+	    sv.verdict == STEP_GOOD ? "good" : "undecided", "runs",
+	    rc == BL_ENOTFOUND ? 0 : (int)sv.pairs);
 	if (rc == BL_ENOTFOUND)
 		json_object_set_new(step, "reason", json_string(why[0] ? why :
 		    "its jobs failed"));
 	else if (strcmp(v->kind, "perf") == 0) {
 		json_object_set_new(step, "change_pct", json_real(sv.change * 100));
 		json_object_set_new(step, "p_value", json_real(sv.p));
+		if (v->counted)
+			json_object_set_new(step, "counted", json_true());
 	} else
 		json_object_set_new(step, "value", json_real(sv.change));
 	json_array_append_new(v->steps, step);
+	if (rc == 0 && sv.verdict == STEP_UNDECIDED) {
+		snprintf(why, sizeof(why), "commit %.12s stayed between the two "
+		    "levels over %zu pairs (%+.1f%% against %.12s)", sha,
+		    sv.pairs, sv.change * 100, sha_of(db, v->good, sha,
+		    sizeof(sha)));
+		return bisect_undecided(db, v, why);
+	}
 	if (rc == 0 && sv.verdict == STEP_BAD)
 		v->hi = idx;
 	else if (rc == 0)
@@ -919,20 +1165,97 @@ bisect_end(struct db *db, struct inv *v)
 		json_decref(b);
 		return rc < 0 ? rc : inv_save(db, v, NULL);
 	}
-	/* Narrowed down: every alert of the range moves to the first bad commit. */
+	/* Narrowed down: the last check before anyone is blamed. */
+	if ((rc = boundary_begin(db, v)) < 0 || v->boundary ||
+	    strcmp(v->state, "undecided") == 0)
+		return rc;
+	/* Every alert of the range moves to the first bad commit. */
 	good = v->hi >= 2 ? v->range[v->hi - 2] : v->good;
 	b = bisection_json(db, v, "done", v->range[v->hi - 1]);
 	if (v->hi - v->lo > 1)
 		json_object_set_new(b, "note", json_string("commits that could "
 		    "not be measured lie in between: the first bad commit is "
 		    "one of them or this one"));
-	rc = alerts_move(db, v, good, v->range[v->hi - 1], b);
-	json_decref(b);
 	v->probe = 0;
 	snprintf(v->state, sizeof(v->state), "done");
+	/* Saved first: the hold on the mail asks which followers are active. */
+	if ((rc = inv_save(db, v, NULL)) == 0)
+		rc = alerts_move(db, v, good, v->range[v->hi - 1], b);
+	json_decref(b);
 	log_info("investigation %" PRId64 ": first bad commit %s after %d "
 	    "round(s)", v->id, sha_of(db, v->range[v->hi - 1], sha, sizeof(sha)),
 	    v->round);
+	return rc;
+}
+
+/*
+ * A follower whose leader has ended.  When the leader found the first bad
+ * commit C, the follower checks C against the last good commit the leader
+ * measured before it, on interleaved pairs of its own scenario.  When the
+ * leader did not stand (overturned, failed), the follower investigates on
+ * its own: confirmation, then bisection.
+ */
+static int
+follow_begin(struct db *db, struct inv *v)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int64_t first = 0;
+	int rc, lo = 0, hi = 0, done = 0, queued;
+	char sha[72];
+	json_t *b;
+
+	dbp_int(&p, v->leader);
+	if ((rc = db_queryp(&res, db, "SELECT state = 'done', lo, hi, round, "
+	    "steps FROM investigations WHERE id = $1", &p)) < 0)
+		return rc;
+	if (dbres_rows(res) == 1) {
+		done = dbres_bool(res, 0, 0);
+		lo = (int)dbres_int(res, 0, 1);
+		hi = (int)dbres_int(res, 0, 2);
+		/* Its bisection is the leader's: the same rounds and steps. */
+		v->round = (int)dbres_int(res, 0, 3);
+		json_decref(v->steps);
+		v->steps = json_loads(dbres_get(res, 0, 4), 0, NULL);
+		if (v->steps == NULL)
+			v->steps = json_array();
+	}
+	dbres_free(res);
+	if (done && hi >= 1 && (size_t)hi <= v->m && lo < hi) {
+		v->boundary = 1;
+		v->lo = lo;
+		v->hi = hi;
+		v->probe = v->range[hi - 1];
+		v->ref = lo >= 1 ? v->range[lo - 1] : v->good;
+		snprintf(v->state, sizeof(v->state), "confirming");
+		if ((rc = queue_pairs(db, v, v->ref, v->probe,
+		    v->prm.boundary_pairs, 0, "confirm", &first)) < 0)
+			return rc;
+		v->step_from = first;
+		b = json_pack("{s:s,s:s,s:I}", "state", "checking", "commit",
+		    sha_of(db, v->probe, sha, sizeof(sha)), "leader",
+		    (json_int_t)v->leader);
+		rc = alerts_detail(db, v, "bisection", b);
+		json_decref(b);
+		log_info("investigation %" PRId64 ": checks its leader's first "
+		    "bad commit %s on its own pairs", v->id, sha);
+		return rc < 0 ? rc : inv_save(db, v, NULL);
+	}
+	log_info("investigation %" PRId64 ": its leader did not stand; on its "
+	    "own now", v->id);
+	v->ref = v->good;
+	if (v->prm.confirm) {
+		snprintf(v->state, sizeof(v->state), "confirming");
+		rc = queue_pairs(db, v, v->good, v->bad, v->prm.confirm_pairs, 0,
+		    "confirm", &first);
+		v->step_from = first;
+	} else if (v->prm.bisect && v->m > 1) {
+		snprintf(v->state, sizeof(v->state), "bisecting");
+		rc = bisect_step_begin(db, v, &queued);
+	} else {
+		snprintf(v->state, sizeof(v->state), "done");
+		rc = alerts_release(db, v);
+	}
 	return rc < 0 ? rc : inv_save(db, v, NULL);
 }
 
@@ -955,6 +1278,53 @@ give_up(struct db *db, int64_t id)
 		    db_errmsg(db));
 }
 
+/*
+ * Takes up the next alert the detector wants investigated.  Its run is
+ * judged whole by then (one transaction), so every alert of the run is
+ * there, and the counted ones are taken first: they lead the timed alerts
+ * of their class.  Returns 1 when one was taken up, 0 when none waits.
+ */
+static int
+take_up_next(struct db *db)
+{
+	struct dbres *res = NULL;
+	struct dbparams p = { .n = 0 };
+	int64_t id;
+	int rc;
+
+	if ((rc = db_begin(db)) < 0)
+		return rc;
+	if ((rc = db_query(&res, db, "SELECT a.id, s.project_id FROM alerts a "
+	    "JOIN series s ON s.id = a.series_id WHERE a.investigation_wanted "
+	    "ORDER BY a.run_id, s.counted DESC, a.id LIMIT 1 FOR UPDATE OF a "
+	    "SKIP LOCKED", 0, NULL)) < 0)
+		goto fail;
+	if (dbres_rows(res) == 0) {
+		dbres_free(res);
+		db_rollback(db);
+		return 0;
+	}
+	id = dbres_int(res, 0, 0);
+	dbp_int(&p, dbres_int(res, 0, 1));
+	dbres_free(res);
+	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
+	    "$1::int)", &p)) < 0 || (rc = investigate_alert(db, id)) < 0)
+		goto fail;
+	p.n = 0;
+	dbp_int(&p, id);
+	/* Held until now; an alert nothing investigates may be mailed. */
+	if ((rc = db_queryp(NULL, db, "UPDATE alerts SET investigation_wanted = "
+	    "false, investigating = investigating AND investigation_id IS NOT "
+	    "NULL WHERE id = $1", &p)) < 0 || (rc = db_commit(db)) < 0)
+		goto fail;
+	return 1;
+fail:
+	log_warnx("cannot take up the investigation of an alert: %s",
+	    db_errmsg(db));
+	db_rollback(db);
+	return rc;
+}
+
 int
 investigate_next(struct db *db)
 {
@@ -964,14 +1334,21 @@ investigate_next(struct db *db)
 	int64_t id = 0;
 	int rc;
 
+	if ((rc = take_up_next(db)) != 0)
+		return rc;
 	if ((rc = db_begin(db)) < 0)
 		return rc;
-	/* An investigation whose step has run: none of its jobs waits. */
+	/*
+	 * An investigation whose step has run (none of its jobs waits), or a
+	 * follower whose leader has ended.
+	 */
 	if ((rc = db_query(&res, db, "SELECT i.id, i.project_id FROM "
-	    "investigations i WHERE i.state IN ('confirming', 'bisecting') AND "
+	    "investigations i WHERE (i.state IN ('confirming', 'bisecting') AND "
 	    "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.investigation_id = i.id "
-	    "AND j.state IN ('queued', 'running')) ORDER BY i.updated_at LIMIT 1 "
-	    "FOR UPDATE OF i SKIP LOCKED", 0, NULL)) < 0)
+	    "AND j.state IN ('queued', 'running'))) OR (i.state = 'following' "
+	    "AND NOT EXISTS (SELECT 1 FROM investigations l WHERE l.id = "
+	    "i.leader_id AND l.state IN ('confirming', 'bisecting'))) ORDER BY "
+	    "i.updated_at LIMIT 1 FOR UPDATE OF i SKIP LOCKED", 0, NULL)) < 0)
 		goto fail;
 	if (dbres_rows(res) == 0) {
 		dbres_free(res);
@@ -985,7 +1362,8 @@ investigate_next(struct db *db)
 	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
 	    "$1::int)", &p)) < 0 || (rc = inv_load(&v, db, id)) < 0)
 		goto fail;
-	rc = strcmp(v.state, "confirming") == 0 ? confirm_end(db, &v) :
+	rc = strcmp(v.state, "following") == 0 ? follow_begin(db, &v) :
+	    strcmp(v.state, "confirming") == 0 ? confirm_end(db, &v) :
 	    bisect_end(db, &v);
 	inv_free(&v);
 	if (rc < 0 || (rc = db_commit(db)) < 0)

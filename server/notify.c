@@ -34,6 +34,16 @@ invalid(json_t *a)
 	return st != NULL && strcmp(st, "invalid") == 0;
 }
 
+/* An alert that bisection could not place on a commit. */
+static int
+undecided(json_t *a)
+{
+	const char *st = json_string_value(json_object_get(json_object_get(
+	    json_object_get(a, "details"), "bisection"), "state"));
+
+	return st != NULL && strcmp(st, "undecided") == 0;
+}
+
 /* How the alert was confirmed and bisected, indented under it. */
 static void
 investigation_text(struct buf *body, json_t *details)
@@ -42,10 +52,18 @@ investigation_text(struct buf *body, json_t *details)
 	json_t *b = json_object_get(details, "bisection");
 	const char *state = json_string_value(json_object_get(c, "state"));
 
-	if (state != NULL && strcmp(state, "confirmed") == 0)
+	if (state != NULL && strcmp(state, "confirmed") == 0 &&
+	    json_is_true(json_object_get(c, "counted")))
+		buf_addf(body, "            confirmed by counting against "
+		    "%.12s: %+.1f%% (a count is exact)\n",
+		    json_string_value(json_object_get(c, "reference")),
+		    json_number_value(json_object_get(c, "change_pct")));
+	else if (state != NULL && strcmp(state, "confirmed") == 0)
 		buf_addf(body, "            confirmed by %" PRId64 " interleaved "
-		    "re-runs against %.12s: %+.1f%%, p = %.2g\n",
+		    "re-runs %sagainst %.12s: %+.1f%%, p = %.2g\n",
 		    (int64_t)json_integer_value(json_object_get(c, "pairs")),
+		    json_is_true(json_object_get(c, "boundary")) ? "of this "
+		    "commit " : "",
 		    json_string_value(json_object_get(c, "reference")),
 		    json_number_value(json_object_get(c, "change_pct")),
 		    json_number_value(json_object_get(c, "p_value")));
@@ -53,7 +71,16 @@ investigation_text(struct buf *body, json_t *details)
 		buf_addf(body, "            not confirmed: %s\n",
 		    json_string_value(json_object_get(c, "reason")));
 	state = json_string_value(json_object_get(b, "state"));
-	if (state != NULL && strcmp(state, "done") == 0)
+	if (state != NULL && strcmp(state, "undecided") == 0)
+		buf_addf(body, "            not placed on a commit: %s\n",
+		    json_string_value(json_object_get(b, "note")));
+	else if (state != NULL && strcmp(state, "done") == 0 &&
+	    json_is_string(json_object_get(b, "led_by")))
+		buf_addf(body, "            placed on %.12s by %s (exact), "
+		    "then checked on its own pairs\n",
+		    json_string_value(json_object_get(b, "first_bad")),
+		    json_string_value(json_object_get(b, "led_by")));
+	else if (state != NULL && strcmp(state, "done") == 0)
 		buf_addf(body, "            bisected in %" PRId64 " round(s) "
 		    "between %.12s and %.12s: first bad commit %.12s\n",
 		    (int64_t)json_integer_value(json_object_get(b, "rounds")),
@@ -78,6 +105,7 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 	const char *msg = json_string_value(json_object_get(inc, "message"));
 	double worst_abs = -1, v;
 	char ch[64], line[128];
+	int valid = 0, open_range = 0;
 	size_t i, nt = json_array_size(targets);
 	int64_t active = json_integer_value(json_object_get(inc,
 	    "active_targets"));
@@ -85,7 +113,11 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 	json_array_foreach(alerts, i, a) {
 		if (invalid(a))
 			continue;
+		valid++;
+		open_range += undecided(a);
 		v = fabs(json_number_value(json_object_get(a, "change_pct")));
+		if (undecided(a))
+			v = -0.5;	/* not this commit's, unless nothing else */
 		if (strcmp(json_string_value(json_object_get(a, "kind")),
 		    "leak") == 0)
 			v = 1e9;	/* a leak outranks any percentage */
@@ -95,16 +127,29 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 		}
 	}
 	change_text(ch, sizeof(ch), worst);
-	buf_addf(subject, "[benchline] %s %.8s: %s %s/%s %s",
-	    json_string_value(json_object_get(inc, "project")), sha,
-	    json_string_value(json_object_get(worst, "kind")),
-	    json_string_value(json_object_get(worst, "scenario")),
-	    json_string_value(json_object_get(worst, "metric")), ch);
-	buf_addf(body, "Commit %s by %s\n", sha,
-	    json_string_value(json_object_get(inc, "author")));
-	snprintf(line, sizeof(line), "%s", msg ? msg : "");
-	line[strcspn(line, "\n")] = '\0';
-	buf_addf(body, "    %s\n\n", line);
+	if (valid > 0 && open_range == valid) {
+		/* Seen at this commit, placed on none: nobody is named. */
+		buf_addf(subject, "[benchline] %s: %s %s/%s %s up to %.8s, not "
+		    "placed on a commit",
+		    json_string_value(json_object_get(inc, "project")),
+		    json_string_value(json_object_get(worst, "kind")),
+		    json_string_value(json_object_get(worst, "scenario")),
+		    json_string_value(json_object_get(worst, "metric")), ch, sha);
+		buf_addf(body, "Seen at %s; bisection could not tell which "
+		    "commit of its range did it, so no author is named.\n\n",
+		    sha);
+	} else {
+		buf_addf(subject, "[benchline] %s %.8s: %s %s/%s %s",
+		    json_string_value(json_object_get(inc, "project")), sha,
+		    json_string_value(json_object_get(worst, "kind")),
+		    json_string_value(json_object_get(worst, "scenario")),
+		    json_string_value(json_object_get(worst, "metric")), ch);
+		buf_addf(body, "Commit %s by %s\n", sha,
+		    json_string_value(json_object_get(inc, "author")));
+		snprintf(line, sizeof(line), "%s", msg ? msg : "");
+		line[strcspn(line, "\n")] = '\0';
+		buf_addf(body, "    %s\n\n", line);
+	}
 	buf_addf(body, "Incident %" PRId64 ": %zu alert%s on %zu of %" PRId64
 	    " target%s (", (int64_t)json_integer_value(json_object_get(inc,
 	    "id")), json_array_size(alerts), json_array_size(alerts) == 1 ?
@@ -128,8 +173,9 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 		if (json_is_number(json_object_get(a, "p_value")))
 			buf_addf(body, ", p = %.2g", json_number_value(
 			    json_object_get(a, "p_value")));
+		/* A suspicion taken to confirmation has one run, no runs_after. */
 		if (json_object_get(json_object_get(a, "details"),
-		    "baseline_runs") != NULL)
+		    "runs_after") != NULL)
 			buf_addf(body, ", %" PRId64 " runs against %" PRId64,
 			    (int64_t)json_integer_value(json_object_get(
 			    json_object_get(a, "details"), "runs_after")),

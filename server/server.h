@@ -423,17 +423,20 @@ int	detect_condition(struct db *db, int64_t run_id, int64_t series_id,
 /* Judges the oldest run waiting; 1 if one was judged, 0 if none waits. */
 int	detect_next(struct db *db);
 
-/* investigate.c */
+/* verdict.c: the decisions of investigations, free of the database. */
 /* Confirmation and bisection settings, from a project's settings. */
 struct investigate_params {
 	int	confirm;		/* "confirm": re-run good and bad: true */
 	int	bisect;			/* "bisect": true */
 	int	confirm_pairs;		/* 5 */
 	int	confirm_max_pairs;	/* 9 */
-	int	step_pairs;		/* "bisect_pairs": 3 */
-	int	step_max_pairs;		/* "bisect_max_pairs": 7 */
+	int	step_pairs;		/* "bisect_pairs": 5 */
+	int	step_max_pairs;		/* "bisect_max_pairs": 11 */
+	int	boundary_pairs;		/* "boundary_pairs": 9 */
+	int	boundary_max_pairs;	/* "boundary_max_pairs": 13 */
 	int	priority;		/* "investigation_priority": 10 */
-	double	alpha;			/* "confirm_alpha": 0.05 */
+	double	alpha;			/* "confirm_alpha": 0.05, also a step's */
+	double	boundary_alpha;		/* "boundary_alpha": 0.002 */
 };
 void	investigate_params(struct investigate_params *p, json_t *settings);
 /* 1 when the project confirms suspicions (its "confirm" setting). */
@@ -445,6 +448,7 @@ struct confirm_verdict {
 	int	more;		/* undecided: more pairs may settle it */
 	double	change;		/* Hodges-Lehmann estimate, relative, + is worse */
 	double	p;		/* one-sided Wilcoxon signed-rank */
+	double	before, after;	/* medians of the reference's and the tested runs */
 	size_t	pairs;
 };
 /* BL_ENOTFOUND with fewer than two complete pairs. */
@@ -456,15 +460,31 @@ enum step_kind { STEP_UNDECIDED, STEP_GOOD, STEP_BAD };
 /* A bisection step's verdict: is the probe at the good level or the bad? */
 struct step_verdict {
 	enum step_kind	verdict;
-	int		weak;	/* out of pairs: the nearer level */
-	double		change;	/* mean paired change against good, + is worse */
-	double		p;	/* t-test against the midway level, two-sided */
+	int		more;	/* undecided, and more pairs may settle it */
+	double		change;	/* Hodges-Lehmann change against good, + is worse */
+	double		p;	/* signed-rank against the midway level, the nearer side */
 	size_t		pairs;
 };
 /* change: the confirmed change of the bad commit (relative, + is worse). */
 int	investigate_step(struct step_verdict *out, const double *ref,
 	    const double *probe, size_t n, int higher_better, double change,
 	    const struct investigate_params *p);
+/*
+ * The blamed commit against the last good one before it, on their own
+ * pairs; change is the level it must reach halfway (the confirmed change,
+ * or the threshold).
+ */
+int	investigate_boundary(struct confirm_verdict *out, const double *ref,
+	    const double *test, size_t n, int higher_better, double change,
+	    const struct investigate_params *p);
+/* The same for counted metrics: exact, so one pair decides. */
+int	investigate_confirm_counted(struct confirm_verdict *out,
+	    const double *good, const double *bad, size_t n, int higher_better,
+	    double threshold);
+int	investigate_step_counted(struct step_verdict *out, double ref,
+	    double probe, int higher_better, double change);
+
+/* investigate.c: the confirmation and bisection state machines. */
 /*
  * Starts (or joins) the investigation of a freshly opened alert: confirmation
  * for perf when the project wants it, bisection when its range holds more
@@ -512,6 +532,16 @@ int	alert_overturn(struct db *db, int64_t alert_id, json_t *confirmation);
  * invalid, "duplicate").  The incident it leaves is removed if empty and
  * not mailed.
  */
+/* Sets an alert's headline: before, after, change (+ is worse) and p (NAN: none). */
+int	alert_headline(struct db *db, int64_t alert_id, double before,
+	    double after, double change, double p);
+/*
+ * An alert bisection could not place: its range stays as it is, its
+ * details get val as "bisection", and it joins the incident of commit
+ * (when > 0) whose verdict it belongs with, blaming nobody itself.
+ */
+int	alert_undecided(struct db *db, int64_t alert_id, int64_t commit,
+	    json_t *val);
 int	alert_move(struct db *db, int64_t alert_id, int64_t good, int64_t bad,
 	    const char *key, json_t *val);
 /*

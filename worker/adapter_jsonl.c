@@ -296,7 +296,8 @@ jsonl_stop(struct engine *e)
 			close(j->p.in_fd);
 			j->p.in_fd = -1;
 		}
-		for (int i = 0; i < 100 && !proc_poll(&j->p, NULL); i++)
+		for (int64_t t = 0; t < e->stop_wait_ms &&
+		    !proc_poll(&j->p, NULL); t += 10)
 			clock_sleep_ms(10);
 		proc_kill(&j->p, 1000);
 		if (!(WIFEXITED(j->p.status) && WEXITSTATUS(j->p.status) == 0) &&

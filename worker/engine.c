@@ -33,6 +33,7 @@ engine_start(struct engine **out, const struct manifest *m, const char *dir,
 	e->dir = xstrdup(dir);
 	e->limits = *lim;
 	e->request_timeout_ms = request_timeout_s * 1000;
+	e->stop_wait_ms = 1000;
 	tailbuf_init(&e->stderr_tail, STDERR_TAIL_BYTES);
 	if (e->ops->start(e, err, errlen) < 0) {
 		engine_stop(e);

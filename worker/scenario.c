@@ -1,9 +1,10 @@
-/* The benchmark scenarios: latency, throughput, stress, endurance, memory_leak and accuracy. */
+/* The benchmark scenarios: latency, throughput, stress, endurance, memory_leak, accuracy and instructions. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "collector.h"
@@ -42,6 +43,7 @@ struct run {
 	const char			*name;
 	const struct manifest		*m;
 	const struct worker_settings	*s;
+	const char			*dir;
 	json_t				*params;
 	struct engine			*engine;
 	struct collector		*coll;
@@ -70,10 +72,14 @@ param_num(const struct run *r, const char *key)
 	return json_number_value(json_object_get(r->params, key));
 }
 
-/* Adds a metric with its raw samples and, in info, their summary. */
+/*
+ * Adds a metric with its raw samples and, in info, their summary.  A
+ * counted metric (instructions, not time) says so: the server then needs
+ * one run per commit where a timed one needs pairs.
+ */
 static void
-metric(struct run *r, const char *name, const char *unit, int higher,
-    const double *v, size_t n)
+metric_add(struct run *r, const char *name, const char *unit, int higher,
+    const double *v, size_t n, int counted)
 {
 	struct stats_summary sum;
 	json_t *samples;
@@ -87,11 +93,21 @@ metric(struct run *r, const char *name, const char *unit, int higher,
 	json_object_set_new(r->metrics, name, json_pack("{s:s,s:s,s:o}",
 	    "unit", unit, "direction", higher ? "higher" : "lower", "samples",
 	    samples));
+	if (counted)
+		json_object_set_new(json_object_get(r->metrics, name), "counted",
+		    json_true());
 	if (stats_summary(&sum, v, n) == 0)
 		json_object_set_new(json_object_get(r->info, "summary"), name,
 		    json_pack("{s:I,s:f,s:f,s:f,s:f,s:f}", "n", (json_int_t)n,
 		    "mean", sum.mean, "p50", sum.p50, "p95", sum.p95, "p99",
 		    sum.p99, "max", sum.max));
+}
+
+static void
+metric(struct run *r, const char *name, const char *unit, int higher,
+    const double *v, size_t n)
+{
+	metric_add(r, name, unit, higher, v, n, 0);
 }
 
 static void
@@ -689,16 +705,129 @@ accuracy(struct run *r)
 	return 0;
 }
 
+/* One engine under cachegrind serving n requests; its counts once it has exited. */
+static int
+counted_pass(struct run *r, const char *out_file, int64_t n, int prompt,
+    int gen, uint64_t *tokens, struct counts *c)
+{
+	struct proc_limits lim = { r->s->limit_cpu_s, r->s->limit_as_mb,
+	    r->s->limit_nofile, r->s->engine_cpus };
+	struct manifest vm = *r->m;
+	struct reply rp = { 0 };
+	int64_t k;
+	int rc;
+
+	/* valgrind reserves far more address space than the engine uses. */
+	lim.as_mb = 0;
+	vm.command = counter_argv(r->m->command, r->m->ncommand, out_file);
+	vm.ncommand = r->m->ncommand + 4;
+	unlink(out_file);
+	reply_clear(&rp);
+	/* Every pass asks the same requests: ids, hence seeds, from 1. */
+	r->next_id = 0;
+	*tokens = 0;
+	if ((rc = engine_start(&r->engine, &vm, r->dir, &lim,
+	    r->s->request_timeout_s, r->err, r->errlen)) < 0)
+		goto out;
+	/* Let it exit on its own: the counts are written at exit. */
+	r->engine->stop_wait_ms = r->s->request_timeout_s * 1000;
+	for (k = 0; k < n && rc == 0; k++) {
+		if (cancelled(r)) {
+			rc = BL_ECONFLICT;
+			break;
+		}
+		if ((rc = call(r, prompt, gen, &rp)) < 0)
+			break;
+		if (!rp.ok) {
+			snprintf(r->err, r->errlen, "request %" PRId64 " failed: "
+			    "%s", rp.id, rp.error);
+			rc = BL_ERROR;
+			break;
+		}
+		*tokens += (uint64_t)(rp.tokens > 0 ? rp.tokens : 0);
+	}
+	engine_stop(r->engine);
+	r->engine = NULL;
+	if (rc == 0)
+		rc = counter_read(c, out_file, r->err, r->errlen);
+out:
+	unlink(out_file);
+	reply_clear(&rp);
+	vm.command = (counter_argv_free(vm.command), NULL);
+	return rc;
+}
+
+/*
+ * Instructions: the engine's CPU work per request, counted by cachegrind.
+ * Start-up, model load and warm-up are left out by difference: one engine
+ * serves the warm-up requests alone, another the same warm-up and then
+ * the measured requests, and the second's counts less the first's are
+ * those of the measured requests.  A count is deterministic (same binary,
+ * same requests: the same count within a few parts in ten million), so one
+ * run of this scenario per commit decides what timing needs pairs for.
+ */
+static int
+instructions(struct run *r)
+{
+	int64_t warm = param_int(r, "warmup"), n = param_int(r, "requests");
+	int prompt = (int)param_int(r, "prompt_tokens");
+	int gen = (int)param_int(r, "max_tokens");
+	struct counts base, all, d;
+	uint64_t t0 = 0, t1 = 0;
+	char path[2][4096], hw[160];
+	double per, misses;
+	int rc, i;
+
+	for (i = 0; i < 2; i++)
+		snprintf(path[i], sizeof(path[i]), "%s/.benchline-counts.%d",
+		    r->dir, i);
+	if ((rc = counted_pass(r, path[0], warm, prompt, gen, &t0, &base)) < 0 ||
+	    (rc = counted_pass(r, path[1], warm + n, prompt, gen, &t1, &all)) < 0)
+		return rc;
+	counter_sub(&d, &all, &base);
+	if (d.v[COUNT_IR] <= 0) {
+		snprintf(r->err, r->errlen, "the measured requests counted %.0f "
+		    "instructions: the engine did not serve them", d.v[COUNT_IR]);
+		return BL_ERROR;
+	}
+	per = d.v[COUNT_IR] / (double)n;
+	metric_add(r, "instructions_per_request", "instructions", 0, &per, 1, 1);
+	if (t1 > t0) {
+		per = d.v[COUNT_IR] / (double)(t1 - t0);
+		metric_add(r, "instructions_per_token", "instructions/token", 0,
+		    &per, 1, 1);
+	}
+	if (d.cache_sim) {
+		per = counter_est_cycles(&d) / (double)n;
+		metric_add(r, "est_cycles_per_request", "cycles", 0, &per, 1, 1);
+		misses = (d.v[COUNT_I1MR] + d.v[COUNT_D1MR] + d.v[COUNT_D1MW]) /
+		    (double)n;
+		metric_add(r, "l1_misses_per_request", "misses", 0, &misses, 1, 1);
+		misses = (d.v[COUNT_ILMR] + d.v[COUNT_DLMR] + d.v[COUNT_DLMW]) /
+		    (double)n;
+		metric_add(r, "ll_misses_per_request", "misses", 0, &misses, 1, 1);
+	}
+	counter_hw_probe(hw, sizeof(hw));
+	json_object_set_new(r->info, "counter", json_pack("{s:s,s:s,s:f,s:f,"
+	    "s:s}", "tool", "valgrind cachegrind", "hardware_counters", hw,
+	    "warmup_instructions", base.v[COUNT_IR], "total_instructions",
+	    all.v[COUNT_IR], "excludes", "start-up, model load and warm-up "
+	    "(the difference of two engine runs)"));
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(struct run *);
+	int own_engine;		/* starts its engines itself */
 } scenarios[] = {
-	{ "latency", latency },
-	{ "throughput", throughput },
-	{ "stress", stress },
-	{ "endurance", endurance },
-	{ "memory_leak", memory_leak },
-	{ "accuracy", accuracy },
+	{ "latency", latency, 0 },
+	{ "throughput", throughput, 0 },
+	{ "stress", stress, 0 },
+	{ "endurance", endurance, 0 },
+	{ "memory_leak", memory_leak, 0 },
+	{ "accuracy", accuracy, 0 },
+	{ "instructions", instructions, 1 },
 };
 
 /* Turns the collector's samples into the run's time series and summary metrics. */
@@ -794,13 +923,14 @@ scenario_run(json_t **out, const char *name, const struct manifest *m,
 		snprintf(err, errlen, "unknown scenario '%s'", name);
 		return BL_ENOTFOUND;
 	}
-	if ((rc = engine_start(&r.engine, m, dir, &lim, s->request_timeout_s,
-	    err, errlen)) < 0)
+	r.dir = dir;
+	if (!scenarios[i].own_engine && (rc = engine_start(&r.engine, m, dir,
+	    &lim, s->request_timeout_s, err, errlen)) < 0)
 		return rc;
 	r.metrics = json_object();
 	r.timeseries = json_object();
 	r.info = json_pack("{s:{}}", "summary");
-	if (engine_pid(r.engine) > 0 && collector_start(&r.coll,
+	if (r.engine != NULL && engine_pid(r.engine) > 0 && collector_start(&r.coll,
 	    engine_pid(r.engine), param_num(&r, "sample_hz"),
 	    (size_t)s->max_timeseries_points * 2) < 0)
 		log_warnx("%s: the collector did not start; no time series", name);

@@ -75,7 +75,6 @@ int	manifest_scenario(json_t **out, const struct manifest *m,
 	    const char *name, json_t *job_params, char *err, size_t errlen);
 void	manifest_free(struct manifest *m);
 
-#endif
 
 /* settings.c */
 struct worker_settings {
@@ -192,6 +191,7 @@ struct engine {
 	int64_t			 request_timeout_ms;
 	int			 inflight;
 	pid_t			 pid;		/* jsonl: the engine process */
+	int64_t			 stop_wait_ms;	/* jsonl: wait this long for it to exit */
 	struct tailbuf		 stderr_tail;
 	void			*impl;
 };
@@ -225,6 +225,32 @@ pid_t	engine_pid(const struct engine *e);
 /* Stops the engine's process group and frees it. */
 void	engine_stop(struct engine *e);
 
+/* counter.c: counted metrics, through valgrind's cachegrind. */
+enum count_event {
+	COUNT_IR, COUNT_I1MR, COUNT_ILMR, COUNT_DR, COUNT_D1MR, COUNT_DLMR,
+	COUNT_DW, COUNT_D1MW, COUNT_DLMW, COUNTER_EVENTS
+};
+struct counts {
+	double	v[COUNTER_EVENTS];	/* by enum count_event */
+	int	cache_sim;		/* the cache events were counted */
+};
+/* command (ncommand elements) under cachegrind, writing its counts to out_file. */
+char	**counter_argv(char *const *command, size_t ncommand,
+	    const char *out_file);
+void	counter_argv_free(char **argv);
+/* Parses the text of a cachegrind output file: its events: and summary: lines. */
+int	counter_parse(struct counts *c, const char *text, char *err,
+	    size_t errlen);
+int	counter_read(struct counts *c, const char *path, char *err,
+	    size_t errlen);
+/* out = a - b, event by event. */
+void	counter_sub(struct counts *out, const struct counts *a,
+	    const struct counts *b);
+/* Ir + 10 x first-level misses + 100 x last-level misses. */
+double	counter_est_cycles(const struct counts *c);
+/* 1 when perf_event_open can count instructions here; why says so either way. */
+int	counter_hw_probe(char *why, size_t len);
+
 /* scenario.c */
 /*
  * Runs one scenario of a job against a fresh engine and returns its part
@@ -255,3 +281,5 @@ int	spool_flush(struct spool *s, struct httpc *h, int *pending);
 /* loop.c */
 /* Claims and runs jobs until *stop becomes non-zero. */
 int	worker_loop(const struct worker_settings *s, volatile int *stop);
+
+#endif

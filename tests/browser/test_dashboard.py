@@ -88,7 +88,8 @@ class TestDashboard(harness.DatabaseTestCase):
         harness.wait_for(lambda: all(job_state(cls.db_url, j)[0] in ("done", "failed") for j in jobs),
                          timeout=600, interval=1, message="the worker did not finish the demo history")
         harness.wait_for(lambda: cls.sql_value(
-            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=60)
+            "SELECT (SELECT count(*) FROM runs WHERE detected_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE investigation_wanted)") == "0", timeout=60)
         cls.fill_seconds = time.monotonic() - t0
         cls.commit_metadata()
         cls.bisection_details()

@@ -28,7 +28,8 @@ class TestDashApi(harness.DatabaseTestCase):
         for i in range(8, 11):         # a 30% regression
             upload_synthetic(cls.db_url, cls.server, cls.cat, i, 130, rng, wait_judged=False)
         harness.wait_for(lambda: cls.sql_value(
-            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=30)
+            "SELECT (SELECT count(*) FROM runs WHERE detected_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE investigation_wanted)") == "0", timeout=30)
         # A run with time series inside it and a long build log, on t2.
         cls.ts_job = cls.cat.job(sha(9000), target="t2")
         status, body = claim(cls.server, cls.cat.workers["w3"])
@@ -58,7 +59,8 @@ class TestDashApi(harness.DatabaseTestCase):
         # A queued job nobody claims.
         cls.queued_job = cls.cat.job(sha(9002), target="t2")
         harness.wait_for(lambda: cls.sql_value(
-            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=30)
+            "SELECT (SELECT count(*) FROM runs WHERE detected_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE investigation_wanted)") == "0", timeout=30)
 
     def get(self, path, status=200):
         got, _, body = harness.http("GET", self.server.url + path)

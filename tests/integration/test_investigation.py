@@ -77,7 +77,8 @@ class TestInvestigation(harness.DatabaseTestCase):
             self.assertEqual((status, body["id"]), (200, job))
             worker.run_one(body)
         harness.wait_for(lambda: self.sql_value(
-            "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=20)
+            "SELECT (SELECT count(*) FROM runs WHERE detected_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE investigation_wanted)") == "0", timeout=20)
 
     def investigation(self, alert_id):
         status, _, body = harness.http(
@@ -106,8 +107,10 @@ class TestInvestigation(harness.DatabaseTestCase):
 
         queued = self.sql("SELECT c.sha, j.reason, j.priority FROM jobs j JOIN commits c ON "
                           "c.id = j.commit_id WHERE j.state = 'queued' ORDER BY j.id")
-        self.assertEqual([q[0] for q in queued], [sha(base), sha(base + RANGE)] * 5,
-                         "confirmation interleaves good and bad, five pairs")
+        good, head = sha(base), sha(base + RANGE)
+        self.assertEqual([q[0] for q in queued], [good, head, head, good] * 2 + [good, head],
+                         "confirmation interleaves good and bad, five pairs, alternating "
+                         "which goes first")
         self.assertTrue(all(q[1] == "confirm" and q[2] == "10" for q in queued))
 
         w.drain(lambda: self.sql_value(
@@ -132,11 +135,19 @@ class TestInvestigation(harness.DatabaseTestCase):
         # Every job of the investigation ran on the worker that took the first.
         self.assertEqual(self.sql_value(
             "SELECT count(DISTINCT worker_id) FROM jobs WHERE investigation_id IS NOT NULL"), "1")
-        # The incident moved to the first bad commit; the head's is gone.
-        incidents = self.sql("SELECT c.sha, i.state FROM incidents i JOIN commits c ON "
-                             "c.id = i.commit_id")
-        self.assertEqual(incidents, [(sha(base + FIRST_BAD), "open")])
-        harness.wait_for(lambda: self.sql_value("SELECT mail_state FROM incidents") == "none",
+        # The incident moved to the first bad commit; the head's points there,
+        # so a link to it taken while the bisection ran still leads to the alert.
+        incidents = self.sql("SELECT c.sha, i.state, i.moved_to IS NULL, i.id FROM "
+                             "incidents i JOIN commits c ON c.id = i.commit_id ORDER BY i.id")
+        self.assertEqual([r[:3] for r in incidents], [(sha(base + RANGE), "invalid", "f"),
+                                                      (sha(base + FIRST_BAD), "open", "t")])
+        old_id, new_id = incidents[0][3], incidents[1][3]
+        status, _, body = harness.http("GET", f"{self.server.url}/api/v1/incidents/{old_id}")
+        self.assertEqual((status, body["id"], body["moved_here"]), (200, int(new_id), [int(old_id)]))
+        status, _, body = harness.http("GET", f"{self.server.url}/api/v1/incidents?project=demo")
+        self.assertEqual([i["id"] for i in body], [int(new_id)])
+        harness.wait_for(lambda: self.sql_value("SELECT mail_state FROM incidents WHERE "
+                                                "moved_to IS NULL") == "none",
                          timeout=10)   # no SMTP server here: nobody to tell, but it was let go
         # The routine history was not polluted: investigation runs are not judged.
         self.assertEqual(self.sql_value(

@@ -130,6 +130,7 @@ QUICK_PARAMS = {
     "throughput": {"concurrency": [1, 2], "requests": 4},
     "stress": {"duration_s": 2, "spike_s": 1},
     "endurance": {"duration_s": 3},
+    "instructions": {"requests": 2, "warmup": 1},
 }
 
 
@@ -165,4 +166,5 @@ def upload_synthetic(db_url, server, cat, index, level, rng, run_noise=0.01,
     assert status == 200, answer
     if wait_judged:
         harness.wait_for(lambda: harness.sql_value(
-            db_url, "SELECT count(*) FROM runs WHERE detected_at IS NULL") == "0", timeout=20)
+            db_url, "SELECT (SELECT count(*) FROM runs WHERE detected_at IS NULL) + "
+            "(SELECT count(*) FROM alerts WHERE investigation_wanted)") == "0", timeout=20)

@@ -195,6 +195,37 @@ test_defaults(void **state)
 	manifest_free(m);
 }
 
+/* The counted scenario is named, never implied, and needs a long-lived engine. */
+static void
+test_instructions(void **state)
+{
+	struct manifest *m;
+	json_t *p;
+	char err[256], text[256];
+
+	(void)state;
+	m = parse_ok("{" JSONL ",\"scenarios\":{\"instructions\":{}}}");
+	assert_int_equal(m->nscenarios, 1);
+	p = scenario_ok(m, "instructions", "{\"instructions\": {\"requests\": 2}}");
+	assert_json(p, "{\"requests\": 2, \"warmup\": 1, \"prompt_tokens\": 32, "
+	    "\"max_tokens\": 16, \"sample_hz\": 10, \"temperature\": 0.0}");
+	json_decref(p);
+	manifest_free(m);
+	/* Not in the default set: valgrind slows a big model ~50x. */
+	m = parse_ok("{" JSONL "}");
+	p = (json_t *)1;
+	assert_int_equal(manifest_scenario(&p, m, "instructions", NULL, err,
+	    sizeof(err)), BL_ENOTFOUND);
+	manifest_free(m);
+	snprintf(text, sizeof(text), "{%s,%s,\"scenarios\":{"
+	    "\"instructions\":{}}}", EXEC, METRIC);
+	m = NULL;
+	assert_int_equal(manifest_parse(&m, text, strlen(text), err,
+	    sizeof(err)), BL_EINVAL);
+	assert_string_equal(err, "$.scenarios.instructions: only the jsonl "
+	    "adapter supports this scenario");
+}
+
 static void
 test_normalize(void **state)
 {
@@ -612,6 +643,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_instructions),
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_job_errors),

@@ -90,9 +90,13 @@ function bisectionSection(a) {
   if (!b) {
     parts.push(h('p', { class: 'muted small', dataset: { bisection: 'none' } }, 'No bisection for this alert.'));
   } else {
-    parts.push(h('p', { dataset: { bisection: b.state } }, 'Bisection ', badge(b.state, b.state === 'done' ? 'done' : b.state === 'failed' ? 'failed' : 'running'),
+    const look = b.state === 'done' ? 'done' : b.state === 'failed' ? 'failed' : b.state === 'undecided' ? 'none' : 'running';
+    parts.push(h('p', { dataset: { bisection: b.state } }, 'Bisection ', badge(b.state, look),
       ` between good ${shortSha(b.good)} and bad ${shortSha(b.bad)}`,
-      b.first_bad ? [': first bad commit ', h('strong', { class: 'mono' }, shortSha(b.first_bad))] : b.state === 'done' ? ': no single first bad commit' : ''));
+      b.first_bad && b.state !== 'undecided' ? [': first bad commit ', h('strong', { class: 'mono' }, shortSha(b.first_bad))]
+        : b.state === 'done' ? ': no single first bad commit' : b.state === 'undecided' ? ': nobody is blamed' : '',
+      b.led_by ? ` (placed by the counted ${b.led_by})` : ''));
+    if (b.note) parts.push(h('p', { class: 'small', dataset: { note: b.state } }, b.note));
     const steps = b.steps || [];
     parts.push(steps.length
       ? table([{ label: 'Round', class: 'num' }, 'Commit', 'Verdict', { label: 'Change', class: 'num' }, { label: 'p', class: 'num' }, { label: 'Runs', class: 'num' }],
@@ -104,9 +108,11 @@ function bisectionSection(a) {
       : h('p', { class: 'muted small' }, 'No step has finished yet.'));
   }
   if (c) {
-    parts.push(h('p', { dataset: { confirmation: c.state } }, 'Interleaved A/B confirmation ', badge(c.state, c.state === 'confirmed' ? 'fail' : c.state === 'overturned' ? 'pass' : 'pending'),
-      c.pairs != null ? ` over ${c.pairs} pairs` : '', c.change_pct != null ? `, ${fmtPct(c.change_pct)}` : '',
-      c.p_value != null ? `, ${fmtP(c.p_value)}` : ''));
+    const what = c.counted ? 'Counted confirmation ' : c.boundary ? `A/B check of ${shortSha(c.commit)} against ${shortSha(c.reference)} `
+      : 'Interleaved A/B confirmation ';
+    parts.push(h('p', { dataset: { confirmation: c.state } }, what, badge(c.state, c.state === 'confirmed' ? 'fail' : c.state === 'overturned' ? 'pass' : 'pending'),
+      c.counted ? ' (exact: one run each)' : c.pairs != null ? ` over ${c.pairs} pairs` : '', c.change_pct != null ? `, ${fmtPct(c.change_pct)}` : '',
+      c.p_value != null && !c.counted ? `, ${fmtP(c.p_value)}` : ''));
   }
   return h('div', {}, h('h4', { style: 'margin:0.6rem 0 0.3rem' }, 'Bisection'), parts);
 }
@@ -134,7 +140,8 @@ function alertCard(a, inc, ctx) {
       d.shift_lo_pct != null ? ['Shift, 95% interval', `${fmtPct(d.shift_lo_pct)} … ${fmtPct(d.shift_hi_pct)}`] : null,
       ['Commits', h('span', {}, h('span', { class: 'mono' }, a.good_commit ? shortSha(a.good_commit) : '?'), ' good → ',
         h('span', { class: 'mono' }, shortSha(a.bad_commit)), ' bad')],
-      d.baseline_runs != null ? ['Runs', `${d.runs_after} after against ${d.baseline_runs} in the baseline`] : null,
+      d.runs_after != null ? ['Runs', `${d.runs_after} after against ${d.baseline_runs} in the baseline`]
+        : d.baseline_runs != null ? ['Runs', `1 suspect run against ${d.baseline_runs} in the baseline`] : null,
       d.source ? ['Found by', d.source] : null,
       (d.suspect_runs || []).length ? ['Suspect runs', `${d.suspect_runs.length} set aside`] : null,
       a.resolved_by ? ['Resolved by', a.resolved_by] : null,
