@@ -21,6 +21,8 @@
 #include "server.h"
 #include "stats.h"
 
+#include "host.h"
+
 #define SERIES		300	/* per cell */
 #define RUNS		60
 #define STEP_AT		30
@@ -31,11 +33,13 @@ struct cell {
 	int	caught, caught_exact, late, missed;
 	int	false_alarms, judged, improvements;
 	int	naive_caught, naive_false;	/* ">10% against the previous run" */
+	int	conf_caught, conf_false;	/* alerts that stood confirmation */
+	int	conf_pairs;
 };
 
 /* Runs one series through the detector; returns the run where the step was caught or -1. */
 static int
-run_series(struct cell *c, struct stats_rng *rng)
+run_series(struct cell *c, struct stats_rng *rng, struct stats_rng *crng)
 {
 	static double samples[RUNS][SAMPLES];
 	struct detect_point hist[RUNS];
@@ -43,8 +47,13 @@ run_series(struct cell *c, struct stats_rng *rng)
 	struct detect_result res;
 	size_t start = 0, i;
 	int r, k, caught = -1;
+	struct investigate_params ip;
+	json_t *empty = json_object();
 	double level;
+	int stood = 0, trigger, pairs;
 
+	investigate_params(&ip, empty);
+	json_decref(empty);
 	detect_defaults(&p);
 	p.higher_better = 0;
 	memset(hist, 0, sizeof(hist));
@@ -81,6 +90,26 @@ run_series(struct cell *c, struct stats_rng *rng)
 			}
 		} else if (res.verdict == V_IMPROVEMENT)
 			c->improvements++;
+		/*
+		 * With confirmation, as the server runs it: a run suspect in
+		 * the bad direction, or a confirmed regression, re-runs the
+		 * last good level against this commit's in interleaved pairs,
+		 * and only what stands is an alert.
+		 */
+		trigger = res.verdict == V_REGRESSION ||
+		    (hist[r].verdict == V_SUSPECT &&
+		    res.change >= p.threshold * p.suspect_frac);
+		if (trigger && !stood && host_confirm(crng, &ip, 100, 100.0 *
+		    (r >= STEP_AT ? 1.0 + c->step : 1.0), c->noise * M_SQRT2, 0,
+		    p.threshold, &pairs)) {
+			c->conf_pairs += pairs;
+			if (r < STEP_AT || c->step == 0)
+				c->conf_false++;
+			else {
+				stood = 1;
+				c->conf_caught += r <= STEP_AT + 2;
+			}
+		}
 		if (res.verdict == V_REGRESSION || res.verdict == V_IMPROVEMENT ||
 		    res.quiet_change) {
 			start = res.change_at;
@@ -98,17 +127,18 @@ test_corpus(void **state)
 	static const double noises[] = { 0.01, 0.03, 0.05 };
 	static const double steps[] = { 0, 0.05, 0.10, 0.20 };
 	struct cell cells[3][4];
-	struct stats_rng rng;
+	struct stats_rng rng, crng;	/* crng: the confirmations' own stream */
 	size_t a, b;
 	int s, at;
 	long fa = 0, judged_nostep = 0;
 
 	(void)state;
 	stats_rng_seed(&rng, 20261121);
+	stats_rng_seed(&crng, 20261204);
 	printf("detection over %d series per cell, %d runs, step at run %d:\n"
 	    "  noise  step   caught<=3  exact-commit  later  missed  "
-	    "false-alarms/run  improvements | naive: caught  false/run\n",
-	    SERIES, RUNS, STEP_AT);
+	    "false-alarms/run  improvements | naive: caught  false/run | "
+	    "confirmed: caught<=3  false/run\n", SERIES, RUNS, STEP_AT);
 	for (a = 0; a < BL_ARRAY_LEN(noises); a++) {
 		for (b = 0; b < BL_ARRAY_LEN(steps); b++) {
 			struct cell *c = &cells[a][b];
@@ -117,7 +147,7 @@ test_corpus(void **state)
 			c->noise = noises[a];
 			c->step = steps[b];
 			for (s = 0; s < SERIES; s++) {
-				at = run_series(c, &rng);
+				at = run_series(c, &rng, &crng);
 				if (steps[b] == 0)
 					continue;
 				if (at >= 0 && at <= STEP_AT + 2)
@@ -132,14 +162,17 @@ test_corpus(void **state)
 				judged_nostep += c->judged;
 			}
 			printf("  %4.0f%%  %3.0f%%   %7.1f%%    %7.1f%%  %5.1f%%  "
-			    "%5.1f%%  %14.3f%%  %8d     | %11.1f%%  %8.3f%%\n",
+			    "%5.1f%%  %14.3f%%  %8d     | %11.1f%%  %8.3f%% | "
+			    "%16.1f%%  %8.3f%%\n",
 			    c->noise * 100, c->step * 100,
 			    100.0 * c->caught / SERIES,
 			    100.0 * c->caught_exact / SERIES,
 			    100.0 * c->late / SERIES, 100.0 * c->missed / SERIES,
 			    100.0 * c->false_alarms / c->judged, c->improvements,
 			    100.0 * c->naive_caught / SERIES,
-			    100.0 * c->naive_false / c->judged);
+			    100.0 * c->naive_false / c->judged,
+			    100.0 * c->conf_caught / SERIES,
+			    100.0 * c->conf_false / c->judged);
 		}
 	}
 	printf("false alarms on no-step series: %ld of %ld runs (%.3f%%)\n", fa,
@@ -151,6 +184,11 @@ test_corpus(void **state)
 	/* And what any detector must do: big steps are caught, on time. */
 	assert_true(cells[0][3].caught == SERIES);
 	assert_true(cells[1][3].caught >= SERIES * 99 / 100);
+	/* Confirmation: at most one false alarm in a thousand runs anywhere. */
+	for (a = 0; a < 3; a++)
+		for (b = 0; b < 4; b++)
+			assert_true(cells[a][b].conf_false * 1000 <=
+			    cells[a][b].judged);
 }
 
 /* A step on a series where higher is better (tokens/s) is a drop. */

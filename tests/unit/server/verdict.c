@@ -17,6 +17,8 @@
 #include "server.h"
 #include "stats.h"
 
+#include "host.h"
+
 #define TRIALS	2000
 
 static struct investigate_params
@@ -294,34 +296,6 @@ test_simulated(void **state)
 	}
 }
 
-/*
- * This machine as the bisection meets it: a pair of runs differs by
- * `noise` (the standard deviation of its log ratio) and one pair in five
- * has one of its runs, either one, slowed by up to half, as this VM's host
- * does for seconds to minutes at a time.  Appends pairs [from, to) of
- * commits at levels la (the reference) and lb (tokens/s: higher is
- * better).
- */
-static void
-host_pairs(struct stats_rng *rng, double *a, double *b, int from, int to,
-    double la, double lb, double noise)
-{
-	double f;
-	int i;
-
-	for (i = from; i < to; i++) {
-		a[i] = la * stats_rng_lognormal(rng, 0, noise / M_SQRT2);
-		b[i] = lb * stats_rng_lognormal(rng, 0, noise / M_SQRT2);
-		if (stats_rng_uniform(rng) < 0.2) {
-			f = 0.5 + 0.5 * stats_rng_uniform(rng);
-			if (stats_rng_uniform(rng) < 0.5)
-				a[i] *= f;
-			else
-				b[i] *= f;
-		}
-	}
-}
-
 /* What one simulated investigation ended with. */
 struct sim_outcome {
 	int	blamed;		/* 1-based in the range; 0: nobody */
@@ -361,10 +335,10 @@ sim_timed(struct sim_outcome *o, struct stats_rng *rng,
 
 	memset(o, 0, sizeof(*o));
 	host_pairs(rng, a, b, 0, n = p->confirm_pairs, 100, sim_level(r, r->m),
-	    noise);
+	    noise, 1);
 	while (investigate_confirm(&cv, a, b, (size_t)n, 1, 0.10, p) == 0 &&
 	    cv.more) {
-		host_pairs(rng, a, b, n, n + 2, 100, sim_level(r, r->m), noise);
+		host_pairs(rng, a, b, n, n + 2, 100, sim_level(r, r->m), noise, 1);
 		n += 2;
 	}
 	o->pairs += n;
@@ -374,11 +348,11 @@ sim_timed(struct sim_outcome *o, struct stats_rng *rng,
 	while (hi - lo > 1) {
 		mid = (lo + hi) / 2;
 		host_pairs(rng, a, b, 0, n = p->step_pairs, 100, sim_level(r, mid),
-		    noise);
+		    noise, 1);
 		while (investigate_step(&sv, a, b, (size_t)n, 1, change, p) == 0 &&
 		    sv.verdict == STEP_UNDECIDED && sv.more) {
 			host_pairs(rng, a, b, n, n + 2, 100, sim_level(r, mid),
-			    noise);
+			    noise, 1);
 			n += 2;
 		}
 		o->pairs += n;
@@ -390,11 +364,11 @@ sim_timed(struct sim_outcome *o, struct stats_rng *rng,
 			lo = mid;
 	}
 	host_pairs(rng, a, b, 0, n = p->boundary_pairs, sim_level(r, lo),
-	    sim_level(r, hi), noise);
+	    sim_level(r, hi), noise, 1);
 	while (investigate_boundary(&cv, a, b, (size_t)n, 1, change, p) == 0 &&
 	    cv.more) {
 		host_pairs(rng, a, b, n, n + 2, sim_level(r, lo), sim_level(r, hi),
-		    noise);
+		    noise, 1);
 		n += 2;
 	}
 	o->pairs += n;
