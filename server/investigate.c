@@ -1279,6 +1279,37 @@ give_up(struct db *db, int64_t id)
 }
 
 /*
+ * Begins a transaction and locks the first row sql selects (its id and
+ * project id), then the project: the detector of that project waits, so
+ * no alert joins meanwhile.  1 with *id set, 0 (rolled back) when none.
+ */
+static int
+lock_next(struct db *db, const char *sql, int64_t *id)
+{
+	struct dbres *res = NULL;
+	struct dbparams p = { .n = 0 };
+	int rc;
+
+	*id = 0;
+	if ((rc = db_begin(db)) < 0)
+		return rc;
+	if ((rc = db_query(&res, db, sql, 0, NULL)) < 0)
+		return rc;
+	if (dbres_rows(res) == 0) {
+		dbres_free(res);
+		db_rollback(db);
+		return 0;
+	}
+	*id = dbres_int(res, 0, 0);
+	dbp_int(&p, dbres_int(res, 0, 1));
+	dbres_free(res);
+	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
+	    "$1::int)", &p)) < 0)
+		return rc;
+	return 1;
+}
+
+/*
  * Takes up the next alert the detector wants investigated.  Its run is
  * judged whole by then (one transaction), so every alert of the run is
  * there, and the counted ones are taken first: they lead the timed alerts
@@ -1287,30 +1318,15 @@ give_up(struct db *db, int64_t id)
 static int
 take_up_next(struct db *db)
 {
-	struct dbres *res = NULL;
 	struct dbparams p = { .n = 0 };
 	int64_t id;
 	int rc;
 
-	if ((rc = db_begin(db)) < 0)
-		return rc;
-	if ((rc = db_query(&res, db, "SELECT a.id, s.project_id FROM alerts a "
-	    "JOIN series s ON s.id = a.series_id WHERE a.investigation_wanted "
-	    "ORDER BY a.run_id, s.counted DESC, a.id LIMIT 1 FOR UPDATE OF a "
-	    "SKIP LOCKED", 0, NULL)) < 0)
+	if ((rc = lock_next(db, "SELECT a.id, s.project_id FROM alerts a JOIN "
+	    "series s ON s.id = a.series_id WHERE a.investigation_wanted ORDER "
+	    "BY a.run_id, s.counted DESC, a.id LIMIT 1 FOR UPDATE OF a SKIP "
+	    "LOCKED", &id)) <= 0 || (rc = investigate_alert(db, id)) < 0)
 		goto fail;
-	if (dbres_rows(res) == 0) {
-		dbres_free(res);
-		db_rollback(db);
-		return 0;
-	}
-	id = dbres_int(res, 0, 0);
-	dbp_int(&p, dbres_int(res, 0, 1));
-	dbres_free(res);
-	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
-	    "$1::int)", &p)) < 0 || (rc = investigate_alert(db, id)) < 0)
-		goto fail;
-	p.n = 0;
 	dbp_int(&p, id);
 	/* Held until now; an alert nothing investigates may be mailed. */
 	if ((rc = db_queryp(NULL, db, "UPDATE alerts SET investigation_wanted = "
@@ -1319,48 +1335,36 @@ take_up_next(struct db *db)
 		goto fail;
 	return 1;
 fail:
-	log_warnx("cannot take up the investigation of an alert: %s",
-	    db_errmsg(db));
-	db_rollback(db);
+	if (rc < 0) {
+		log_warnx("cannot take up the investigation of an alert: %s",
+		    db_errmsg(db));
+		db_rollback(db);
+	}
 	return rc;
 }
 
 int
 investigate_next(struct db *db)
 {
-	struct dbres *res = NULL;
-	struct dbparams p = { .n = 0 };
 	struct inv v;
 	int64_t id = 0;
 	int rc;
 
 	if ((rc = take_up_next(db)) != 0)
 		return rc;
-	if ((rc = db_begin(db)) < 0)
-		return rc;
 	/*
 	 * An investigation whose step has run (none of its jobs waits), or a
 	 * follower whose leader has ended.
 	 */
-	if ((rc = db_query(&res, db, "SELECT i.id, i.project_id FROM "
-	    "investigations i WHERE (i.state IN ('confirming', 'bisecting') AND "
-	    "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.investigation_id = i.id "
-	    "AND j.state IN ('queued', 'running'))) OR (i.state = 'following' "
-	    "AND NOT EXISTS (SELECT 1 FROM investigations l WHERE l.id = "
-	    "i.leader_id AND l.state IN ('confirming', 'bisecting'))) ORDER BY "
-	    "i.updated_at LIMIT 1 FOR UPDATE OF i SKIP LOCKED", 0, NULL)) < 0)
-		goto fail;
-	if (dbres_rows(res) == 0) {
-		dbres_free(res);
-		db_rollback(db);
+	if ((rc = lock_next(db, "SELECT i.id, i.project_id FROM investigations "
+	    "i WHERE (i.state IN ('confirming', 'bisecting') AND NOT EXISTS "
+	    "(SELECT 1 FROM jobs j WHERE j.investigation_id = i.id AND j.state "
+	    "IN ('queued', 'running'))) OR (i.state = 'following' AND NOT "
+	    "EXISTS (SELECT 1 FROM investigations l WHERE l.id = i.leader_id "
+	    "AND l.state IN ('confirming', 'bisecting'))) ORDER BY "
+	    "i.updated_at LIMIT 1 FOR UPDATE OF i SKIP LOCKED", &id)) == 0)
 		return 0;
-	}
-	id = dbres_int(res, 0, 0);
-	dbp_int(&p, dbres_int(res, 0, 1));
-	dbres_free(res);
-	/* The detector of this project waits, so no alert joins meanwhile. */
-	if ((rc = db_queryp(NULL, db, "SELECT pg_advisory_xact_lock(1234567, "
-	    "$1::int)", &p)) < 0 || (rc = inv_load(&v, db, id)) < 0)
+	if (rc < 0 || (rc = inv_load(&v, db, id)) < 0)
 		goto fail;
 	rc = strcmp(v.state, "following") == 0 ? follow_begin(db, &v) :
 	    strcmp(v.state, "confirming") == 0 ? confirm_end(db, &v) :

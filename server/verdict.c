@@ -131,31 +131,48 @@ timed_logs(double *d, const double *a, const double *b, size_t n, int higher)
 	return kept;
 }
 
-int
-investigate_confirm(struct confirm_verdict *out, const double *good,
-    const double *bad, size_t n, int higher_better, double threshold,
-    const struct investigate_params *p)
+/*
+ * The paired comparison both confirmation and the final check rest on:
+ * the one-sided signed-rank p that the tested commit is worse, and the
+ * Hodges-Lehmann estimate of the change in log space (*est).
+ */
+static int
+paired_test(struct confirm_verdict *out, double *est, const double *ref,
+    const double *test, size_t n, int higher_better)
 {
 	struct stats_signed_rank sr;
-	double *d = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*d)), est;
-	size_t k = timed_logs(d, good, bad, n, higher_better);
+	double *d = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*d));
+	size_t k = timed_logs(d, ref, test, n, higher_better);
 
 	memset(out, 0, sizeof(*out));
 	out->pairs = k;
 	out->p = 1;
 	out->change = NAN;
 	if (k < 2 || stats_signed_rank(&sr, d, k, STATS_X_GREATER) < 0 ||
-	    stats_walsh_median(&est, d, k) < 0) {
+	    stats_walsh_median(est, d, k) < 0) {
 		free(d);
 		return k < 2 ? BL_ENOTFOUND : BL_ERROR;
 	}
 	free(d);
 	out->p = sr.p;
-	out->change = expm1(est);
-	medians(out, good, bad, n);
-	out->stands = sr.p <= p->alpha && out->change >= threshold;
+	out->change = expm1(*est);
+	medians(out, ref, test, n);
+	return 0;
+}
+
+int
+investigate_confirm(struct confirm_verdict *out, const double *good,
+    const double *bad, size_t n, int higher_better, double threshold,
+    const struct investigate_params *p)
+{
+	double est;
+	int rc;
+
+	if ((rc = paired_test(out, &est, good, bad, n, higher_better)) < 0)
+		return rc;
+	out->stands = out->p <= p->alpha && out->change >= threshold;
 	/* Still plausible: more pairs may settle it. */
-	out->more = !out->stands && (int)k < p->confirm_max_pairs &&
+	out->more = !out->stands && (int)out->pairs < p->confirm_max_pairs &&
 	    out->change >= threshold / 2;
 	return 0;
 }
@@ -217,25 +234,14 @@ investigate_boundary(struct confirm_verdict *out, const double *ref,
     const double *test, size_t n, int higher_better, double change,
     const struct investigate_params *p)
 {
-	struct stats_signed_rank sr;
-	double *d = xreallocarray(NULL, n > 0 ? n : 1, sizeof(*d)), est;
-	size_t k = timed_logs(d, ref, test, n, higher_better);
+	double est;
+	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->pairs = k;
-	out->p = 1;
-	out->change = NAN;
-	if (k < 2 || stats_signed_rank(&sr, d, k, STATS_X_GREATER) < 0 ||
-	    stats_walsh_median(&est, d, k) < 0) {
-		free(d);
-		return k < 2 ? BL_ENOTFOUND : BL_ERROR;
-	}
-	free(d);
-	out->p = sr.p;
-	out->change = expm1(est);
-	medians(out, ref, test, n);
-	out->stands = sr.p <= p->boundary_alpha && est >= log1p(change) / 2;
-	out->more = !out->stands && (int)k < p->boundary_max_pairs && est > 0;
+	if ((rc = paired_test(out, &est, ref, test, n, higher_better)) < 0)
+		return rc;
+	out->stands = out->p <= p->boundary_alpha && est >= log1p(change) / 2;
+	out->more = !out->stands && (int)out->pairs < p->boundary_max_pairs &&
+	    est > 0;
 	return 0;
 }
 

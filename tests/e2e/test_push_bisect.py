@@ -199,6 +199,10 @@ class TestPushBisect(harness.DatabaseTestCase):
                 self.assertIn("not separable at this target's noise", bis["note"])
             # Either way its verdict travels with the slower commit's incident.
             self.assertEqual(a["incident_id"], slow_incident["id"], a["metric"])
+        stood = sum(a["details"]["bisection"]["state"] == "done" for a in speed)
+        print(f"wall-clock speed alerts: {stood} stood at the slower commit on their own "
+              f"pairs, {len(speed) - stood} undecided "
+              f"({', '.join(sorted(a['metric'] for a in speed))})")
 
     def test_3_one_incident_per_bad_commit_one_mail_each(self):
         kinds = {i["commit"]: sorted(i["kinds"]) for i in self.incidents}
