@@ -401,7 +401,7 @@ out:
 /* The performance detector on one point, with its verdict, epoch and alert. */
 static int
 detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
-    const char *metric, int higher_better, int64_t *alerts)
+    const char *metric, int higher_better, int counted, int64_t *alerts)
 {
 	struct detect_point *h = NULL;
 	struct hist_row *rows = NULL;
@@ -420,6 +420,7 @@ detect_perf(struct run_ctx *c, struct db *db, int64_t series_id,
 	detect_defaults(&prm);
 	prm.threshold = threshold_for(c, metric);
 	prm.higher_better = higher_better;
+	prm.counted = counted;
 	before = xreallocarray(NULL, n, sizeof(*before));
 	for (i = 0; i < n; i++)
 		before[i] = h[i].verdict;
@@ -776,7 +777,7 @@ collector_metric(const char *metric)
 static int
 judge_point(struct run_ctx *c, struct db *db, int64_t series_id,
     const char *scenario, const char *metric, const char *unit, int higher,
-    double value, int64_t *alerts)
+    int counted, double value, int64_t *alerts)
 {
 	if (strcmp(scenario, "accuracy") == 0 && !collector_metric(metric))
 		return detect_accuracy(c, db, series_id, metric, higher, value,
@@ -791,7 +792,7 @@ judge_point(struct run_ctx *c, struct db *db, int64_t series_id,
 		return detect_degradation(c, db, series_id, value, alerts);
 	if (strcmp(unit, "count") == 0)
 		return 0;	/* error counts: zero is normal, ratios meaningless */
-	return detect_perf(c, db, series_id, metric, higher, alerts);
+	return detect_perf(c, db, series_id, metric, higher, counted, alerts);
 }
 
 int
@@ -820,14 +821,15 @@ detect_run(struct db *db, int64_t run_id, int64_t *alerts)
 	p.n = 0;
 	dbp_int(&p, run_id);
 	if ((rc = db_queryp(&pts, db, "SELECT s.id, s.scenario, s.metric, "
-	    "s.unit, s.direction = 'higher', p.value FROM points p JOIN series s "
-	    "ON s.id = p.series_id WHERE p.run_id = $1 ORDER BY s.id", &p)) < 0)
+	    "s.unit, s.direction = 'higher', p.value, s.counted FROM points p "
+	    "JOIN series s ON s.id = p.series_id WHERE p.run_id = $1 ORDER BY "
+	    "s.id", &p)) < 0)
 		goto out;
 	for (i = 0; i < dbres_rows(pts) && rc == 0; i++)
 		rc = judge_point(&c, db, dbres_int(pts, i, 0),
 		    dbres_get(pts, i, 1), dbres_get(pts, i, 2),
 		    dbres_get(pts, i, 3), dbres_bool(pts, i, 4),
-		    dbres_double(pts, i, 5), alerts);
+		    dbres_bool(pts, i, 6), dbres_double(pts, i, 5), alerts);
 	if (rc == 0)
 		rc = db_queryp(NULL, db, "UPDATE runs SET detected_at = now() "
 		    "WHERE id = $1", &p);

@@ -28,7 +28,8 @@
  *   - the Hodges-Lehmann shift between baseline and pending runs and its
  *     95% interval (Hodges & Lehmann 1963; Moses interval);
  *   - raw samples: one-sided Mann-Whitney of the pending runs' samples
- *     against the baseline's, as a further guard.
+ *     against the baseline's, as a further guard (not for a counted
+ *     series: one exact sample a run, so the runs themselves decide).
  * A change is confirmed when p < p_max, the raw p < p_max, the shift is at
  * least the suspect level and its upper bound reaches the threshold, so an
  * exact 10% step is not a coin toss; and it needs two runs unless it is
@@ -53,6 +54,7 @@ detect_defaults(struct detect_params *p)
 	p->window = 20;
 	p->max_pending = 3;
 	p->higher_better = 0;
+	p->counted = 0;
 }
 
 const char *
@@ -235,6 +237,8 @@ judge(struct judgement *j, const struct detect_params *p,
 		j->p_raw = mw.p;
 	else if (nbs == 0 || nqs == 0)
 		j->p_raw = 0;	/* no samples to test: the run level decides */
+	if (p->counted)
+		j->p_raw = 0;	/* one exact sample a run: the runs are the test */
 	free(bs);
 	free(qs);
 	free(b);

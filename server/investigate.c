@@ -241,6 +241,23 @@ next_probe(const struct inv *v)
 	return 0;
 }
 
+/* Whether the investigation has a job of the commit. */
+static int
+ran(struct db *db, const struct inv *v, int64_t commit_id)
+{
+	struct dbparams p = { .n = 0 };
+	struct dbres *res = NULL;
+	int yes = 0;
+
+	dbp_int(&p, v->id);
+	dbp_int(&p, commit_id);
+	if (db_queryp(&res, db, "SELECT 1 FROM jobs WHERE investigation_id = "
+	    "$1 AND commit_id = $2 LIMIT 1", &p) == 0)
+		yes = dbres_rows(res) > 0;
+	dbres_free(res);
+	return yes;
+}
+
 /* Begins the next bisection step; returns 0 with *queued = 0 when none is left. */
 static int
 bisect_step_begin(struct db *db, struct inv *v, int *queued)
@@ -253,12 +270,20 @@ bisect_step_begin(struct db *db, struct inv *v, int *queued)
 		return 0;
 	v->probe = v->range[idx - 1];
 	v->round++;
-	/* A count is exact: one run of the probe, against good's count. */
+	/*
+	 * A count is exact: one run of the probe, against good's count (run
+	 * once here first when no confirmation measured it).
+	 */
 	if (strcmp(v->kind, "perf") == 0 && !v->counted)
 		rc = queue_pairs(db, v, v->good, v->probe, v->prm.step_pairs,
 		    0, "bisect", &first);
-	else
-		rc = queue_one(db, v, v->probe, "bisect", &first);
+	else {
+		rc = 0;
+		if (strcmp(v->kind, "perf") == 0 && !ran(db, v, v->good))
+			rc = queue_one(db, v, v->good, "bisect", &first);
+		if (rc == 0)
+			rc = queue_one(db, v, v->probe, "bisect", &first);
+	}
 	if (rc < 0)
 		return rc;
 	v->step_from = first;
@@ -410,9 +435,10 @@ investigate_alert(struct db *db, int64_t alert_id)
 	if ((rc = db_queryp(&res, db, "SELECT s.project_id, s.target_id, "
 	    "s.scenario, a.kind, coalesce(a.good_commit_id, 0), "
 	    "a.bad_commit_id, coalesce(j.params, '{}'), pr.settings, s.branch, "
-	    "s.metric, s.counted FROM alerts a JOIN series s ON s.id = a.series_id JOIN projects pr "
-	    "ON pr.id = s.project_id LEFT JOIN runs ru ON ru.id = a.run_id "
-	    "LEFT JOIN jobs j ON j.id = ru.job_id WHERE a.id = $1", &p)) < 0)
+	    "s.metric, s.counted, a.change_pct FROM alerts a JOIN series s ON "
+	    "s.id = a.series_id JOIN projects pr ON pr.id = s.project_id LEFT "
+	    "JOIN runs ru ON ru.id = a.run_id LEFT JOIN jobs j ON j.id = "
+	    "ru.job_id WHERE a.id = $1", &p)) < 0)
 		return rc;
 	if (dbres_rows(res) != 1 || dbres_int(res, 0, 4) == 0) {
 		dbres_free(res);	/* nothing good to compare with */
@@ -430,6 +456,8 @@ investigate_alert(struct db *db, int64_t alert_id)
 	snprintf(class, sizeof(class), "%s", metric_class(v.kind,
 	    dbres_get(res, 0, 9)));
 	v.counted = dbres_bool(res, 0, 10);
+	/* Without confirmation, bisection steers by the change as detected. */
+	v.change = dbres_get(res, 0, 11) ? dbres_double(res, 0, 11) / 100 : NAN;
 	dbres_free(res);
 	res = NULL;
 	v.lead = alert_id;

@@ -370,6 +370,7 @@ struct detect_params {
 	int	window;		/* baseline runs used: 20 */
 	int	max_pending;	/* runs a suspicion may wait for: 3 */
 	int	higher_better;
+	int	counted;	/* an exact count: one sample a run, no raw-sample test */
 };
 
 struct detect_point {
