@@ -325,9 +325,10 @@ out:
  * GET /api/v1/series/{id}/markers: what a trend chart marks on the series:
  * its alerts (a perf alert is a regression, an accuracy alert a drift,
  * then leak and degradation) with their incident, and the detector's
- * improvements.  Each names its commit and the series' value there; an
- * improvement sits on the run that confirmed it.  change_pct is the
- * signed change of the value.
+ * improvements.  Each names its commit and its value: an alert's
+ * headline (after, the figure its mail quotes), else the series' value
+ * there; an improvement sits on the run that confirmed it.  change_pct is
+ * the signed change of the value.
  */
 void
 api_dash_markers(struct request *r)
@@ -357,7 +358,7 @@ api_dash_markers(struct request *r)
 	    "  a.state::text AS state, bc.sha AS commit, a.bad_commit_id AS "
 	    "  commit_id, gc.sha AS good_commit, a.run_id, a.change_pct, "
 	    "  a.p_value, a.before_value AS before, a.after_value AS after, "
-	    "  v.value, v.ts, a.created_at "
+	    "  coalesce(a.after_value, v.value) AS value, v.ts, a.created_at "
 	    "  FROM alerts a JOIN commits bc ON bc.id = a.bad_commit_id "
 	    "  LEFT JOIN commits gc ON gc.id = a.good_commit_id "
 	    "  LEFT JOIN LATERAL (SELECT pt.value, pt.ts FROM points pt WHERE "

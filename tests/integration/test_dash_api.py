@@ -191,6 +191,9 @@ class TestDashApi(harness.DatabaseTestCase):
                          ("regression", int(alerts[0][0]), int(alerts[0][1]), sha(5008)))
         self.assertGreater(r["change_pct"], 20)
         self.assertGreater(r["value"], 115)         # the series' value at that commit
+        # The marker sits at the alert's own headline, not at whichever run came last.
+        self.assertEqual(r["value"], float(self.sql_value(
+            "SELECT after_value FROM alerts WHERE id = :'p1'", alerts[0][0])))
         improvements = int(self.sql_value("SELECT count(*) FROM detections WHERE series_id = :'p1' "
                                           "AND verdict = 'improvement'", sid))
         self.assertEqual(len(m["markers"]) - len(regress), improvements)
