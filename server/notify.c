@@ -93,17 +93,18 @@ investigation_text(struct buf *body, json_t *details)
  * Writes the subject and body of an incident's message.  The subject
  * names the project, the commit and the worst change; the body every
  * alert with its before and after values, significance and target, the
- * commit's author and message, and the dashboard link.
+ * commit's author and message, and the dashboard link.  An incident whose
+ * alerts are all undecided names the range and no author.
  */
-static void
-compose(struct buf *subject, struct buf *body, json_t *inc,
+void
+notify_compose(struct buf *subject, struct buf *body, json_t *inc,
     const char *public_url)
 {
 	json_t *alerts = json_object_get(inc, "alerts"), *a, *worst = NULL;
 	json_t *targets = json_object_get(inc, "targets");
 	const char *sha = json_string_value(json_object_get(inc, "commit"));
 	const char *msg = json_string_value(json_object_get(inc, "message"));
-	double worst_abs = -1, v;
+	double worst_abs = -INFINITY, v;
 	char ch[64], line[128];
 	int valid = 0, open_range = 0;
 	size_t i, nt = json_array_size(targets);
@@ -117,7 +118,7 @@ compose(struct buf *subject, struct buf *body, json_t *inc,
 		open_range += undecided(a);
 		v = fabs(json_number_value(json_object_get(a, "change_pct")));
 		if (undecided(a))
-			v = -0.5;	/* not this commit's, unless nothing else */
+			v -= 1e6;	/* not this commit's, unless nothing else */
 		if (strcmp(json_string_value(json_object_get(a, "kind")),
 		    "leak") == 0)
 			v = 1e9;	/* a leak outranks any percentage */
@@ -266,7 +267,7 @@ notify_next(struct db *db, const struct settings *s)
 	inc = json_array_get(list, 0);
 	buf_init(&subject, 4096);
 	buf_init(&body, 1 << 20);
-	compose(&subject, &body, inc, s->public_url);
+	notify_compose(&subject, &body, inc, s->public_url);
 	snprintf(hint, sizeof(hint), "incident-%" PRId64, id);
 	msg.to = to;
 	msg.subject = subject.ptr;

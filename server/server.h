@@ -618,6 +618,9 @@ void	mail_date(char *out, size_t outlen, int64_t t);
 /* notify.c */
 /* Mails the next incident due; 1 if one was handled, 0 if none, < 0 on error. */
 int	notify_next(struct db *db, const struct settings *s);
+/* The subject and body of an incident's mail, from its JSON (alert_incidents()). */
+void	notify_compose(struct buf *subject, struct buf *body, json_t *inc,
+	    const char *public_url);
 
 /* retention.c */
 /* Drops the partitions of points older than months; *out says how many. */
