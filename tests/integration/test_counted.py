@@ -14,7 +14,7 @@ import math
 import random
 
 import harness
-from fixtures import ENVIRONMENT, Catalog, claim, sha
+from fixtures import ENVIRONMENT, Catalog, claim, sha, ScriptedClient, record_history
 
 RANGE = 7
 FIRST_BAD = 3
@@ -22,19 +22,12 @@ WORK = 2.0e8          # instructions per request of the good commits
 SLOWER = 1.15         # the bad commits: 15% more work, 15% fewer tokens/s
 
 
-def record_history(db_url, base, n):
-    for i in range(n + 1):
-        parents = "{" + sha(base + i - 1) + "}" if i > 0 else "{}"
-        harness.sql(db_url, "INSERT INTO commits (project_id, sha, parents, branch, message, "
-                    "author_name) VALUES (1, :'p1', :'p2'::text[], 'main', :'p3', 'Ada') "
-                    "ON CONFLICT DO NOTHING", sha(base + i), parents, f"commit {i}")
-
-
-class CountingWorker:
+class CountingWorker(ScriptedClient):
     """Answers every scenario of a job: instructions (counted) and latency (timed)."""
 
     def __init__(self, server, token, bad, rng):
-        self.server, self.token, self.bad, self.rng = server, token, bad, rng
+        super().__init__(server, token)
+        self.bad, self.rng = bad, rng
         self.taken = []              # (sha, scenarios, reason)
 
     def body(self, job):
@@ -62,16 +55,6 @@ class CountingWorker:
             token=self.token)
         assert status == 200, answer
         self.taken.append((job["commit"], tuple(job["scenarios"]), job["reason"]))
-
-    def drain(self, until, timeout=90):
-        def step():
-            if until():
-                return True
-            status, job = claim(self.server, self.token)
-            if status == 200:
-                self.run_one(job)
-            return False
-        harness.wait_for(step, timeout=timeout, interval=0.05)
 
 
 class TestCountedLead(harness.DatabaseTestCase):

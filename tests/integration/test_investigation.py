@@ -15,27 +15,19 @@ import random
 import time
 
 import harness
-from fixtures import Catalog, claim, result, sha
+from fixtures import Catalog, claim, result, sha, ScriptedClient, record_history
 
 SLOW = 0.80          # the bad commits' tokens/s against the good ones
 RANGE = 7            # commits after the good one, up to the head
 FIRST_BAD = 3        # 1-based in the range
 
 
-def record_history(db_url, base, n):
-    """Commits base+0 (good) .. base+n with their parents, as a push records them."""
-    for i in range(n + 1):
-        parents = "{" + sha(base + i - 1) + "}" if i > 0 else "{}"
-        harness.sql(db_url, "INSERT INTO commits (project_id, sha, parents, branch, message, "
-                    "author_name) VALUES (1, :'p1', :'p2'::text[], 'main', :'p3', 'Ada') "
-                    "ON CONFLICT DO NOTHING", sha(base + i), parents, f"commit {i}")
-
-
-class ScriptedWorker:
+class ScriptedWorker(ScriptedClient):
     """Takes jobs through the API and reports the level its commit truly has."""
 
     def __init__(self, server, token, level_of, rng, noise=0.01):
-        self.server, self.token, self.level_of = server, token, level_of
+        super().__init__(server, token)
+        self.level_of = level_of
         self.rng, self.noise = rng, noise
         self.taken = []              # (job id, sha, reason, investigation?)
 
@@ -48,16 +40,6 @@ class ScriptedWorker:
             token=self.token)
         assert status == 200, answer
         self.taken.append((job["id"], job["commit"], job["reason"]))
-
-    def drain(self, until, timeout=90):
-        def step():
-            if until():
-                return True
-            status, job = claim(self.server, self.token)
-            if status == 200:
-                self.run_one(job)
-            return False
-        harness.wait_for(step, timeout=timeout, interval=0.05)
 
 
 class TestInvestigation(harness.DatabaseTestCase):

@@ -144,6 +144,37 @@ def queue_job(server, admin, project, sha_, target, scenarios, params=None, **ex
     return resp["id"]
 
 
+def record_history(db_url, base, n):
+    """Commits sha(base) (good) .. sha(base + n) of project 1 with their
+    parents, as a push records them."""
+    for i in range(n + 1):
+        parents = "{" + sha(base + i - 1) + "}" if i > 0 else "{}"
+        harness.sql(db_url, "INSERT INTO commits (project_id, sha, parents, branch, message, "
+                    "author_name) VALUES (1, :'p1', :'p2'::text[], 'main', :'p3', 'Ada') "
+                    "ON CONFLICT DO NOTHING", sha(base + i), parents, f"commit {i}")
+
+
+class ScriptedClient:
+    """Takes jobs through the worker API; subclasses answer them in run_one."""
+
+    def __init__(self, server, token):
+        self.server, self.token = server, token
+
+    def run_one(self, job):
+        raise NotImplementedError
+
+    def drain(self, until, timeout=90):
+        """Claims and answers jobs until until() is true."""
+        def step():
+            if until():
+                return True
+            status, job = claim(self.server, self.token)
+            if status == 200:
+                self.run_one(job)
+            return False
+        harness.wait_for(step, timeout=timeout, interval=0.05)
+
+
 def job_state(db_url, job):
     return harness.sql(db_url, "SELECT state, attempt, coalesce(fail_reason, '') FROM jobs "
                        "WHERE id = :'p1'", job)[0]
